@@ -1,0 +1,78 @@
+"""Method registry: quantity -> method name -> estimator.
+
+Each family module registers its estimators with :func:`register`; the quantity entry points
+(:func:`infoest.entropy`, ...), the conformance tests and ``infoest bench`` all read from here,
+so a newly registered estimator is dispatched, tested and benchmarked at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+QUANTITIES = (
+    "entropy",
+    "mutual_information",
+    "conditional_mutual_information",
+    "o_information",
+    "transfer_entropy",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A registered estimator.
+
+    Attributes:
+        quantity: one of :data:`QUANTITIES`.
+        name: the ``method=`` string.
+        fn: the estimator; positional data arguments, keyword-only hyperparameters.
+        stochastic: True when ``fn`` requires ``key=``.
+        differentiable: True when ``jax.grad`` through the value is meaningful.
+        test_kwargs: small, fast hyperparameters used by the conformance tests and the quick
+            benchmark (e.g. few training steps).
+        bench_kwargs: hyperparameters for ``infoest bench`` (defaults to ``test_kwargs``).
+        min_samples: the smallest sample size the conformance tests should use.
+    """
+
+    quantity: str
+    name: str
+    fn: Callable[..., Any]
+    stochastic: bool = False
+    differentiable: bool = False
+    test_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    bench_kwargs: dict[str, Any] | None = None
+    min_samples: int = 64
+
+
+_REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}
+
+
+def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Callable]:
+    """Decorator registering ``fn`` as ``method=name`` for ``quantity``."""
+    if quantity not in _REGISTRY:
+        raise ValueError(f"unknown quantity {quantity!r}; valid: {QUANTITIES}")
+
+    def decorator(fn: Callable) -> Callable:
+        if name in _REGISTRY[quantity]:
+            raise ValueError(f"method {name!r} is already registered for {quantity}")
+        _REGISTRY[quantity][name] = Method(quantity, name, fn, **meta)
+        return fn
+
+    return decorator
+
+
+def get(quantity: str, method: str) -> Method:
+    """The registered estimator for ``quantity`` and ``method``; ValueError listing the valid."""
+    table = _REGISTRY[quantity]
+    if method not in table:
+        valid = ", ".join(repr(m) for m in sorted(table))
+        raise ValueError(f"unknown method={method!r} for {quantity}; valid methods: {valid}")
+    return table[method]
+
+
+def methods(quantity: str | None = None) -> list[Method]:
+    """All registered estimators (of one quantity, or of all)."""
+    quantities = QUANTITIES if quantity is None else (quantity,)
+    return [m for q in quantities for m in _REGISTRY[q].values()]

@@ -1,0 +1,1 @@
+"""Shared numerical primitives (public, tested on their own)."""

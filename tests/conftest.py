@@ -1,0 +1,44 @@
+"""Shared fixtures: small, deterministic inputs for every quantity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def correlated_gaussian(n: int, dims: tuple[int, ...], rho: float = 0.6, seed: int = 0,
+                        dtype=np.float32) -> list[np.ndarray]:
+    """Variables of the given dims, each coordinate correlated ``rho`` with a shared factor."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=(n, 1))
+    out = []
+    for d in dims:
+        noise = rng.normal(size=(n, d))
+        out.append((np.sqrt(rho) * common + np.sqrt(1 - rho) * noise).astype(dtype))
+    return out
+
+
+def coupled_ar(n: int, seed: int = 0, dtype=np.float32, c: float = 0.5) -> list[np.ndarray]:
+    """Source X and target Y with Y_t = 0.5 Y_{t-1} + c X_{t-1} + noise, X AR(1) with 0.5."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(n + 100, 2))
+    x = np.zeros(n + 100)
+    y = np.zeros(n + 100)
+    for t in range(1, n + 100):
+        x[t] = 0.5 * x[t - 1] + e[t, 0]
+        y[t] = 0.5 * y[t - 1] + c * x[t - 1] + e[t, 1]
+    return [x[100:].astype(dtype), y[100:].astype(dtype)]
+
+
+def inputs_for(quantity: str, n: int, seed: int = 0, dtype=np.float32) -> list:
+    """Positional data arguments for an estimator of ``quantity``."""
+    if quantity == "entropy":
+        return correlated_gaussian(n, (2,), seed=seed, dtype=dtype)
+    if quantity == "mutual_information":
+        return correlated_gaussian(n, (2, 2), seed=seed, dtype=dtype)
+    if quantity == "conditional_mutual_information":
+        return correlated_gaussian(n, (1, 1, 1), seed=seed, dtype=dtype)
+    if quantity == "o_information":
+        return [np.concatenate(correlated_gaussian(n, (1, 1, 1), seed=seed, dtype=dtype), axis=1)]
+    if quantity == "transfer_entropy":
+        return coupled_ar(n, seed=seed, dtype=dtype)
+    raise ValueError(quantity)
