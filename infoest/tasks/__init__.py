@@ -1,1 +1,3 @@
-"""(placeholder: filled by its issue)"""
+"""Ground truth: distributions and processes with known information values."""
+
+from infoest.tasks import blocks, distributions, processes  # noqa: F401
