@@ -40,7 +40,11 @@ input's rounding):
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import math
+import sys
 from collections.abc import Sequence
 from functools import partial
 
@@ -346,6 +350,39 @@ def _brute_count(blocks, radius, strict, norm, theiler):
 # ----------------------------------------------------------------------------- scipy tree
 
 
+def _load_libm():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    except OSError:  # pragma: no cover
+        return None
+
+
+_LIBM = _load_libm()
+
+
+@contextlib.contextmanager
+def _default_float_env():
+    """Run host code with the default floating-point environment, then restore XLA's.
+
+    XLA executes callbacks with denormals flushed to zero (FTZ/DAZ). scipy's cKDTree
+    segfaults under that mode on data with many duplicates (seen with scipy 1.17), so the
+    tree work runs with glibc's default environment (``fesetenv(FE_DFL_ENV)``); elsewhere
+    this is a no-op.
+    """
+    if _LIBM is None:
+        yield
+        return
+    saved = ctypes.create_string_buffer(256)  # larger than any fenv_t
+    _LIBM.fegetenv(saved)
+    _LIBM.fesetenv(ctypes.c_void_p(-1))  # FE_DFL_ENV
+    try:
+        yield
+    finally:
+        _LIBM.fesetenv(saved)
+
+
 def _threshold(radius: np.ndarray, strict: bool) -> np.ndarray:
     """Largest float64 t with round(t) < r (strict) or round(t) <= r, rounding to r's dtype.
 
@@ -407,7 +444,12 @@ def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float):
     return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
 
 
-def _tree_callback(*arrays, k, groups, algorithm, norm, theiler):
+def _tree_callback(*arrays, **options):
+    with _default_float_env():
+        return _tree_callback_impl(*arrays, **options)
+
+
+def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
     dtype = arrays[0].dtype
     batch = arrays[0].shape[:-2]
     p = np.inf if norm == "max" else 2.0
@@ -443,7 +485,12 @@ def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
     return jax.pure_callback(fn, shapes, *blocks, vmap_method="broadcast_all")
 
 
-def _tree_count_callback(*arrays, strict, norm, theiler):
+def _tree_count_callback(*arrays, **options):
+    with _default_float_env():
+        return _tree_count_callback_impl(*arrays, **options)
+
+
+def _tree_count_callback_impl(*arrays, strict, norm, theiler):
     *blocks, radius = arrays
     p = np.inf if norm == "max" else 2.0
     batch = radius.shape[:-1]
