@@ -31,6 +31,7 @@ Gaussian truths reuse the closed forms of :mod:`infoest.gaussian`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -417,14 +418,19 @@ def _synergy_triplet() -> np.ndarray:
 def tasks(quick: bool = False) -> list[Task]:
     """This module's ground-truth tasks for ``infoest bench`` (``quick``: one or two per
     quantity)."""
+    return list(_tasks(quick))
+
+
+@functools.cache
+def _tasks(quick: bool) -> tuple[Task, ...]:
     mi_quick = [standardized(bivariate_normal(0.75)), standardized(student_t(2, 2, 2))]
     ent_quick = [gaussian_entropy(_equicorrelated(3, 0.5) * 2.0, name="gaussian-entropy-3d")]
     cmi_quick = [gaussian_chain(0.5)]
     oinfo_quick = [gaussian_o_information(_equicorrelated(3, 0.7),
                                           name="gaussian-oinfo-redundant-3-0.7")]
     if quick:
-        return mi_quick + ent_quick + cmi_quick + oinfo_quick
-    return [
+        return (*mi_quick, *ent_quick, *cmi_quick, *oinfo_quick)
+    return (
         *bmi_v1(),
         *ent_quick,
         gaussian_entropy(np.eye(10), name="gaussian-entropy-10d"),
@@ -437,4 +443,4 @@ def tasks(quick: bool = False) -> list[Task]:
         gaussian_o_information(_synergy_triplet(), name="gaussian-oinfo-synergy-3"),
         gaussian_o_information(_equicorrelated(6, 0.5), sizes=(2, 2, 2),
                                name="gaussian-oinfo-vector-3x2"),
-    ]
+    )
