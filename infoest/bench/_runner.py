@@ -117,12 +117,14 @@ def run(
 
     Args:
         quick: use the quick task subsets and the :data:`QUICK` defaults.
-        methods, tasks: glob patterns selecting methods (``"ksg"``, ``"entropy:*"``) and
-            tasks (``"multinormal-*"``); ``None`` selects all.
+        methods: glob patterns selecting methods (``"ksg"``, ``"entropy:*"``); ``None``: all.
+        tasks: glob patterns selecting tasks by name (``"multinormal-*"``); ``None``: all.
         n: samples per task (at least each method's ``min_samples``).
         seed: the same data for every method on a task (key ``fold_in(seed, task)``).
         method_budget: once a method has used this many seconds, its remaining tasks are
-            skipped. total_budget: likewise for the whole run.
+            skipped.
+        total_budget: once the run has taken this many seconds, all remaining runs are
+            skipped.
         progress: show a tqdm progress bar.
 
     Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``) and, when stochastic, a
