@@ -18,7 +18,7 @@ from infoest._registry import QUANTITIES, Method
 from infoest.tasks import Task
 
 #: Defaults of ``run(quick=True)``: sample size, per-method and total time budgets (seconds).
-QUICK = {"n": 1000, "method_budget": 30.0, "total_budget": 150.0}
+QUICK = {"n": 1000, "method_budget": 20.0, "total_budget": 140.0}
 #: Defaults of a full run (the BMI protocol's sample size, no time limits).
 FULL = {"n": 5000, "method_budget": None, "total_budget": None}
 
@@ -130,6 +130,7 @@ def run(
     Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``) and, when stochastic, a
     ``key``. An estimator that raises yields an ``"error: ..."`` row; the run goes on.
     """
+    start = time.perf_counter()
     defaults = QUICK if quick else FULL
     n = defaults["n"] if n is None else n
     method_budget = defaults["method_budget"] if method_budget is None else method_budget
@@ -140,7 +141,6 @@ def run(
     root = jax.random.PRNGKey(seed)
     data_cache: dict[tuple[str, int], tuple] = {}
     spent: dict[str, float] = {}
-    start = time.perf_counter()
     results = []
     bar = tqdm(pairs, desc="infoest bench", unit="run", disable=not progress or None)
     for method, task in bar:
