@@ -187,7 +187,8 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         progress=not args.no_progress)
     print(bench.format_table(results))
     if args.json is not None:
-        bench.write_json(results, args.json, quick=args.quick, n=args.n, seed=args.seed,
+        n = args.n or (bench.QUICK if args.quick else bench.FULL)["n"]
+        bench.write_json(results, args.json, quick=args.quick, n=n, seed=args.seed,
                          methods=args.methods, tasks=args.tasks)
         print(f"results written to {args.json}")
     if args.plot is not None:

@@ -18,7 +18,7 @@ from infoest._registry import QUANTITIES, Method
 from infoest.tasks import Task
 
 #: Defaults of ``run(quick=True)``: sample size, per-method and total time budgets (seconds).
-QUICK = {"n": 1000, "method_budget": 30.0, "total_budget": 150.0}
+QUICK = {"n": 1000, "method_budget": 20.0, "total_budget": 140.0}
 #: Defaults of a full run (the BMI protocol's sample size, no time limits).
 FULL = {"n": 5000, "method_budget": None, "total_budget": None}
 
@@ -117,17 +117,20 @@ def run(
 
     Args:
         quick: use the quick task subsets and the :data:`QUICK` defaults.
-        methods, tasks: glob patterns selecting methods (``"ksg"``, ``"entropy:*"``) and
-            tasks (``"multinormal-*"``); ``None`` selects all.
+        methods: glob patterns selecting methods (``"ksg"``, ``"entropy:*"``); ``None``: all.
+        tasks: glob patterns selecting tasks by name (``"multinormal-*"``); ``None``: all.
         n: samples per task (at least each method's ``min_samples``).
         seed: the same data for every method on a task (key ``fold_in(seed, task)``).
         method_budget: once a method has used this many seconds, its remaining tasks are
-            skipped. total_budget: likewise for the whole run.
+            skipped.
+        total_budget: once the run has taken this many seconds, all remaining runs are
+            skipped.
         progress: show a tqdm progress bar.
 
     Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``) and, when stochastic, a
     ``key``. An estimator that raises yields an ``"error: ..."`` row; the run goes on.
     """
+    start = time.perf_counter()
     defaults = QUICK if quick else FULL
     n = defaults["n"] if n is None else n
     method_budget = defaults["method_budget"] if method_budget is None else method_budget
@@ -138,7 +141,6 @@ def run(
     root = jax.random.PRNGKey(seed)
     data_cache: dict[tuple[str, int], tuple] = {}
     spent: dict[str, float] = {}
-    start = time.perf_counter()
     results = []
     bar = tqdm(pairs, desc="infoest bench", unit="run", disable=not progress or None)
     for method, task in bar:

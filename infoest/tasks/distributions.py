@@ -37,8 +37,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.stats import norm
-from scipy import special
+from jax.scipy.special import ndtr
 
 from infoest import gaussian
 from infoest.tasks._task import Task
@@ -159,6 +158,8 @@ def _with_params(task: Task, **params) -> Task:
 
 def student_t_entropy_closed_form(k: int, df: float) -> float:
     """h_t(k, ν): entropy of a k-dimensional Student-t with identity dispersion, in nats."""
+    from scipy import special  # imported here: `import infoest` need not load scipy.special
+
     a, b = 0.5 * df, 0.5 * (df + k)
     return float(special.gammaln(a) - special.gammaln(b) + 0.5 * k * np.log(df * np.pi)
                  + b * (special.digamma(b) - special.digamma(a)))
@@ -220,7 +221,7 @@ def additive_uniform(epsilon: float = 0.1) -> Task:
 
 def normal_cdf(x):
     """Φ(x), the standard normal CDF (maps Gaussian margins to uniform ones)."""
-    return norm.cdf(x)
+    return ndtr(x)
 
 
 def half_cube(x):
