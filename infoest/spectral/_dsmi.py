@@ -51,6 +51,7 @@ def bin_labels(y: Array, n_bins: int) -> Array:
     return jnp.clip(jnp.floor(scaled * n_bins), 0, n_bins - 1).astype(jnp.int32)
 
 
+@partial(jax.jit, static_argnames=("n_clusters", "n_neighbors"))
 def spectral_clusters(y: Array, n_clusters: int, *, n_neighbors: int = 10) -> Array:
     """Spectral clustering of ``y: (n, d)`` into ``n_clusters`` integer codes.
 
@@ -109,14 +110,18 @@ def _labels(y, n_clusters, n_classes, n):
         if y.ndim != 1:
             raise ValueError(f"integer labels `y` must have shape (n,), got {tuple(y.shape)}")
         if y.shape[0] != n:
-            raise ValueError(f"mismatched sample counts on axis 0: `z` has {n}, `y` has {y.shape[0]}")
+            raise ValueError(
+                f"mismatched sample counts on axis 0: `z` has {n}, `y` has {y.shape[0]}"
+            )
         if _checks.is_concrete(y):
             values, codes = np.unique(np.asarray(y), return_inverse=True)
             if n_classes is not None and n_classes < values.size:
                 raise ValueError(f"`n_classes`={n_classes} < number of labels {values.size}")
             return jnp.asarray(codes.ravel(), jnp.int32), n_classes or int(values.size)
         if n_classes is None:
-            raise ValueError("traced integer labels `y` need `n_classes` (labels in [0, n_classes))")
+            raise ValueError(
+                "traced integer labels `y` need `n_classes` (labels in [0, n_classes))"
+            )
         return y.astype(jnp.int32), n_classes
     y = _checks.as_samples(y, "y")
     if y.shape[0] != n:
