@@ -21,7 +21,7 @@ from jax import Array
 from infoest.score import sde
 from infoest.score.masks import CONDITION, DIFFUSED, MARGINAL
 
-__all__ = ["MINDE_TERMS", "minde_integrand", "soi_integrand", "monte_carlo"]
+__all__ = ["MINDE_TERMS", "minde_integrand", "kl_integrand", "soi_integrand", "monte_carlo"]
 
 #: names of the per-sample terms returned by :func:`minde_integrand` for each variant
 MINDE_TERMS = {
@@ -64,6 +64,21 @@ def minde_integrand(denoiser, index: np.ndarray, variant: str, *, beta_min=sde.B
         kl_j = _sq(e_j - ref, everything)
         sigma = _sq(e_xy - ref, cx) + _sq(e_yx - ref, cy) - kl_j
         return jnp.stack([_sq(e_j - cond, everything), sigma, kl_j])
+
+    return integrand
+
+
+def kl_integrand(denoiser, index: np.ndarray, *, beta_min=sde.BETA_MIN, beta_max=sde.BETA_MAX):
+    """Per-sample ½‖ε̂_X − ε̂_ref‖² with every variable diffused: the KL of the data to N(0, I).
+
+    Returns a function ``(x0, xt, t) -> (1,)``.
+    """
+    k = int(np.max(index)) + 1
+
+    def integrand(x0, xt, t):
+        ref = sde.std(t, beta_min, beta_max) * xt
+        e = denoiser(x0, xt, t, jnp.full((k,), DIFFUSED, jnp.int32))
+        return _sq(e - ref, jnp.ones(x0.shape, bool))[None]
 
     return integrand
 
