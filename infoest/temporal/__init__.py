@@ -7,3 +7,4 @@ modules here expose the full options.
 
 from infoest.temporal import embedding, gaussian, surrogates  # noqa: F401
 from infoest.temporal.embedding import Lags, embed, embedding_indices  # noqa: F401
+from infoest.temporal.matrix import te_matrix  # noqa: F401
