@@ -1,0 +1,439 @@
+"""k-nearest-neighbour primitives shared by every kNN estimator.
+
+One search serves Kozachenko–Leonenko entropy, KSG mutual information, Frenzel–Pompe
+conditional MI and (through the Theiler window) KSG transfer entropy: the data are given as
+*blocks* (e.g. ``(x, y)`` or ``(x, y, z)``); the joint distance between samples i and j is
+
+    d(i, j) = max_b ‖block_b[i] − block_b[j]‖_b,
+
+the max over blocks of a within-block norm (``"max"``: Chebyshev, ``"euclidean"``: L2), so a
+ball in the joint space is the product of balls in the blocks — the property behind the KSG
+cancellation (Kraskov, Stögbauer, Grassberger, PRE 69, 066138, 2004). Sample i never counts
+as its own neighbour, and a Theiler window ``w`` removes every j with ``|i − j| ≤ w``
+(``w = 0``: only i itself) from the search and from the counts.
+
+Functions:
+
+- :func:`knn_distance`: distance ε_i to the k-th nearest neighbour in the joint space.
+- :func:`count_within`: #{j : d(i, j) < r_i} (strict) or ``≤ r_i`` for per-point radii.
+- :func:`neighbor_counts`: the fused KSG step — ε_i in the joint space and the counts in
+  several subspaces (unions of blocks) in one pass; ``algorithm=2`` returns the KSG-2
+  per-subspace radii (max over the k joint neighbours) with non-strict counts.
+
+Two backends give identical results for the max-norm (both compute distances exactly as
+rounded differences in the input dtype; the tree's float64 thresholds are mapped back to the
+input's rounding):
+
+- ``"brute"``: pure JAX, blocked over query rows (``lax.map``), never materialising an n×n
+  matrix: O(n² d) time, O(B n) memory with B ≈ 2²¹ / n rows per block. The k smallest
+  distances of a row are found without sorting: the row is cut into ~√(n/k)-wide strided
+  chunks, the k chunks with the smallest minima are gathered (they provably contain the k
+  smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
+  fastest CPU path in more than a few dimensions.
+- ``"tree"``: scipy's ``cKDTree`` through :func:`jax.pure_callback` (works under ``jit``
+  and ``vmap``; a vmapped call loops over the batch on the host): about O(n log n) in low
+  dimension, degrading towards O(n²) as the dimension grows; counts cost grows with the
+  number of points inside each ball. Max-norm, or a single Euclidean block.
+- ``"auto"``: the tree on a CPU platform when the joint dimension is at most
+  :data:`TREE_MAX_DIM` (and the norm allows it), brute force otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array, lax
+
+__all__ = [
+    "BACKENDS",
+    "NORMS",
+    "TREE_MAX_DIM",
+    "resolve_backend",
+    "knn_distance",
+    "count_within",
+    "neighbor_counts",
+]
+
+BACKENDS = ("auto", "brute", "tree")
+NORMS = ("max", "euclidean")
+#: "auto" picks the tree on CPU up to this joint dimension (measured: benchmarks/bench_ksg.py).
+TREE_MAX_DIM = 3
+#: elements of one (rows × n) distance block in the brute-force backend.
+_BLOCK_ELEMENTS = 1 << 21
+
+Blocks = Sequence[Array]
+Groups = Sequence[Sequence[int]]
+
+
+# ----------------------------------------------------------------------------- front door
+
+
+def resolve_backend(backend: str, dims: Sequence[int], norm: str) -> str:
+    """The concrete backend ("brute" or "tree") for blocks of dimensions ``dims``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown `backend`={backend!r}; valid values: {BACKENDS}")
+    if norm not in NORMS:
+        raise ValueError(f"unknown `norm`={norm!r}; valid values: {NORMS}")
+    tree_ok = norm == "max" or len(dims) == 1
+    if backend == "tree":
+        if not tree_ok:
+            raise ValueError(
+                "`backend`='tree' supports norm='max', or norm='euclidean' with a single "
+                "block; use backend='brute'"
+            )
+        return "tree"
+    if backend == "brute":
+        return "brute"
+    cpu = jax.default_backend() == "cpu"
+    return "tree" if cpu and tree_ok and sum(dims) <= TREE_MAX_DIM else "brute"
+
+
+def _as_blocks(z) -> tuple[Array, ...]:
+    blocks = (z,) if hasattr(z, "shape") else tuple(z)
+    blocks = tuple(b[:, None] if b.ndim == 1 else b for b in blocks)
+    if not blocks or any(b.ndim != 2 for b in blocks):
+        raise ValueError("`z` must be an (n, d) array or a sequence of (n, d_b) arrays")
+    if len({b.shape[0] for b in blocks}) != 1:
+        raise ValueError("all blocks of `z` must have the same number of samples")
+    dtype = jnp.result_type(*blocks)
+    return tuple(jnp.asarray(b, dtype) for b in blocks)
+
+
+def _check_theiler(theiler, n: int, k: int) -> int:
+    if isinstance(theiler, bool) or not isinstance(theiler, int | np.integer) or theiler < 0:
+        raise ValueError(f"`theiler` must be a non-negative Python int, got {theiler!r}")
+    if n - (2 * theiler + 1) < k:
+        raise ValueError(
+            f"too few samples for k={k} with `theiler`={theiler}: need n >= k + 2*theiler + 1 "
+            f"= {k + 2 * theiler + 1}, got n={n}"
+        )
+    return int(theiler)
+
+
+def knn_distance(z, k: int, *, norm: str = "max", theiler: int = 0,
+                 backend: str = "auto") -> Array:
+    """Distance from each sample to its k-th nearest neighbour (self and window excluded).
+
+    Args:
+        z: an ``(n, d)`` array, or a sequence of ``(n, d_b)`` blocks (joint distance = max of
+            the within-block norms).
+        k: neighbour order (static).
+        norm: within-block norm, ``"max"`` or ``"euclidean"``.
+        theiler: exclude j with ``|i − j| ≤ theiler`` (static).
+        backend: ``"auto"``, ``"brute"`` or ``"tree"`` (see module docstring).
+
+    Returns:
+        ε of shape ``(n,)`` in the input dtype; 0 where ≥ k other samples coincide with i.
+    """
+    radius, _ = neighbor_counts(z, k, (), norm=norm, theiler=theiler, backend=backend)
+    return radius
+
+
+def neighbor_counts(z, k: int, groups: Groups, *, algorithm: int = 1, norm: str = "max",
+                    theiler: int = 0, backend: str = "auto") -> tuple[Array, Array]:
+    """The KSG neighbour step: joint k-NN radius and neighbour counts in subspaces.
+
+    Args:
+        z: sequence of blocks ``(n, d_b)`` (or one array).
+        k: neighbour order in the joint space (static).
+        groups: subspaces to count in, each a tuple of block indices, e.g. ``((0,), (1,))``
+            for KSG MI on ``(x, y)`` or ``((0, 2), (1, 2), (2,))`` for CMI on ``(x, y, z)``.
+        algorithm: 1 — ε_i = joint k-th neighbour distance, counts n_g(i) = #{j : d_g(i, j)
+            < ε_i} (strict); 2 — per-subspace radii ε_g(i) = max of d_g(i, j) over the k joint
+            neighbours j, counts #{j : d_g(i, j) ≤ ε_g(i)} (non-strict).
+        norm, theiler, backend: as in :func:`knn_distance`.
+
+    Returns:
+        ``(radius, counts)``: algorithm 1: ε ``(n,)`` and counts ``(n, len(groups))`` int32;
+        algorithm 2: radii ``(n, len(groups))`` and counts ``(n, len(groups))``.
+    """
+    blocks = _as_blocks(z)
+    n = blocks[0].shape[0]
+    groups = tuple(tuple(int(b) for b in g) for g in groups)
+    if any(not g or min(g) < 0 or max(g) >= len(blocks) for g in groups):
+        raise ValueError(f"`groups` {groups} must be non-empty tuples of block indices")
+    if algorithm not in (1, 2):
+        raise ValueError(f"`algorithm` must be 1 or 2, got {algorithm!r}")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k < n:
+        raise ValueError(f"`k` must be an int with 1 <= k < n={n}, got {k!r}")
+    theiler = _check_theiler(theiler, n, int(k))
+    which = resolve_backend(backend, [b.shape[1] for b in blocks], norm)
+    impl = _tree_neighbor_counts if which == "tree" else _brute_neighbor_counts
+    return impl(blocks, int(k), groups, algorithm, norm, theiler)
+
+
+def count_within(x, radius, *, strict: bool = True, norm: str = "max", theiler: int = 0,
+                 backend: str = "auto") -> Array:
+    """#{j ∉ window(i) : d(i, j) < r_i} (``strict``) or ``≤ r_i``, for every sample i.
+
+    ``x`` is an ``(n, d)`` array or a sequence of blocks; ``radius`` has shape ``(n,)``.
+    Returns int32 counts of shape ``(n,)``. Cost as for :func:`neighbor_counts`.
+    """
+    blocks = _as_blocks(x)
+    n = blocks[0].shape[0]
+    radius = jnp.asarray(radius, blocks[0].dtype)
+    if radius.shape != (n,):
+        raise ValueError(f"`radius` must have shape ({n},), got {radius.shape}")
+    theiler = _check_theiler(theiler, n, 0)
+    which = resolve_backend(backend, [b.shape[1] for b in blocks], norm)
+    if which == "tree":
+        return _tree_count(blocks, radius, bool(strict), norm, theiler)
+    return _brute_count(blocks, radius, bool(strict), norm, theiler)
+
+
+# ----------------------------------------------------------------------------- brute force
+
+
+def _block_distance(q: Array, refT: Array, norm: str) -> Array:
+    """(B, d) queries against (d, N) transposed references -> (B, N) distances.
+
+    A Python loop over the (static, small) feature axis keeps XLA on contiguous rows; it was
+    ~50x faster on CPU than broadcasting a (B, N, d) difference.
+    """
+    acc = None
+    for j in range(q.shape[1]):
+        diff = q[:, j : j + 1] - refT[j : j + 1, :]
+        term = jnp.abs(diff) if norm == "max" else diff * diff
+        if acc is None:
+            acc = term
+        else:
+            acc = jnp.maximum(acc, term) if norm == "max" else acc + term
+    return acc if norm == "max" else jnp.sqrt(acc)
+
+
+class _Layout:
+    """Sizes of the brute-force blocking for n samples."""
+
+    def __init__(self, n: int, k: int):
+        self.n = n
+        self.chunk = max(1, math.isqrt(max(1, n // max(k, 1))))  # strided chunk size C
+        self.m = -(-n // self.chunk)  # chunks per row, >= k
+        self.n_pad = self.m * self.chunk
+        self.rows = max(1, min(n, _BLOCK_ELEMENTS // self.n_pad))
+        self.n_blocks = -(-n // self.rows)
+
+
+def _pad_rows(a: Array, total: int) -> Array:
+    return jnp.pad(a, ((0, total - a.shape[0]), (0, 0)))
+
+
+def _row_blocks(blocks, lay: _Layout):
+    """Query blocks (n_blocks, rows, d_b) and transposed, column-padded references (d_b, n_pad)."""
+    queries = [
+        _pad_rows(b, lay.n_blocks * lay.rows).reshape(lay.n_blocks, lay.rows, b.shape[1])
+        for b in blocks
+    ]
+    refs = [_pad_rows(b, lay.n_pad).T for b in blocks]
+    return queries, refs
+
+
+def _invalid(start, lay: _Layout, theiler: int) -> Array:
+    """(rows, n_pad) mask of excluded pairs: padding columns and the Theiler window."""
+    rows = start + jnp.arange(lay.rows)
+    cols = jnp.arange(lay.n_pad)
+    return (cols[None, :] >= lay.n) | (jnp.abs(rows[:, None] - cols[None, :]) <= theiler)
+
+
+def _k_smallest(dist: Array, k: int, lay: _Layout) -> tuple[Array, Array]:
+    """The k smallest entries of each row of ``dist`` (rows, n_pad), ascending, with columns.
+
+    Strided chunks: column c*m + j belongs to chunk j. The k chunks with the smallest minima
+    contain k smallest entries (every entry below the k-th chunk minimum lies in one of them),
+    so ``top_k`` runs on k*C gathered values instead of the whole row.
+    """
+    r, c, m = dist.shape[0], lay.chunk, lay.m
+    chunks = dist.reshape(r, c, m)
+    _, best = lax.top_k(-chunks.min(axis=1), k)  # (r, k) chunk ids
+    gathered = jnp.take_along_axis(chunks, best[:, None, :], axis=2).reshape(r, c * k)
+    neg, pos = lax.top_k(-gathered, k)
+    cols = (pos // k) * m + jnp.take_along_axis(best, pos % k, axis=1)
+    return -neg, cols
+
+
+def _count(mask: Array, lay: _Layout) -> Array:
+    """Row sums of a boolean (rows, n_pad) mask as int32 (reduced over a major axis first)."""
+    return mask.astype(jnp.int32).reshape(mask.shape[0], lay.m, lay.chunk).sum(1).sum(1)
+
+
+def _group_distance(dists: Sequence[Array], group: Sequence[int]) -> Array:
+    out = dists[group[0]]
+    for b in group[1:]:
+        out = jnp.maximum(out, dists[b])
+    return out
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _brute_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
+    n = blocks[0].shape[0]
+    lay = _Layout(n, k)
+    queries, refs = _row_blocks(blocks, lay)
+
+    def one(args):
+        start, qs = args
+        invalid = _invalid(start, lay, theiler)
+        dists = [_block_distance(q, ref, norm) for q, ref in zip(qs, refs, strict=True)]
+        joint = jnp.where(invalid, jnp.inf, _group_distance(dists, range(len(dists))))
+        values, cols = _k_smallest(joint, k, lay)
+        radii, counts = [], []
+        for g in groups:
+            dg = _group_distance(dists, g)
+            if algorithm == 1:
+                counts.append(_count(~invalid & (dg < values[:, -1:]), lay))
+            else:
+                rg = jnp.take_along_axis(dg, cols, axis=1).max(axis=1)
+                radii.append(rg)
+                counts.append(_count(~invalid & (dg <= rg[:, None]), lay))
+        radius = values[:, -1] if algorithm == 1 else _stack(radii, values.dtype, lay.rows)
+        return radius, _stack(counts, jnp.int32, lay.rows)
+
+    starts = jnp.arange(lay.n_blocks) * lay.rows
+    radius, counts = lax.map(one, (starts, queries))
+    radius = radius.reshape(lay.n_blocks * lay.rows, *radius.shape[2:])[:n]
+    counts = counts.reshape(lay.n_blocks * lay.rows, -1)[:n]
+    return radius, counts
+
+
+def _stack(columns, dtype, rows):
+    if not columns:
+        return jnp.zeros((rows, 0), dtype)
+    return jnp.stack(columns, axis=1)
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _brute_count(blocks, radius, strict, norm, theiler):
+    n = blocks[0].shape[0]
+    lay = _Layout(n, 1)
+    queries, refs = _row_blocks(blocks, lay)
+    radii = _pad_rows(radius[:, None], lay.n_blocks * lay.rows).reshape(lay.n_blocks, lay.rows)
+
+    def one(args):
+        start, qs, r = args
+        invalid = _invalid(start, lay, theiler)
+        dists = [_block_distance(q, ref, norm) for q, ref in zip(qs, refs, strict=True)]
+        d = _group_distance(dists, range(len(dists)))
+        inside = d < r[:, None] if strict else d <= r[:, None]
+        return _count(~invalid & inside, lay)
+
+    starts = jnp.arange(lay.n_blocks) * lay.rows
+    return lax.map(one, (starts, queries, radii)).reshape(-1)[:n]
+
+
+# ----------------------------------------------------------------------------- scipy tree
+
+
+def _threshold(radius: np.ndarray, strict: bool) -> np.ndarray:
+    """Largest float64 t with round(t) < r (strict) or round(t) <= r, rounding to r's dtype.
+
+    The brute-force backend compares distances rounded to the input dtype; the tree measures
+    them exactly in float64. This maps each radius to the equivalent float64 closed-ball
+    radius so that both backends count the same points. Differences of float32 numbers often
+    fall exactly half-way between two float32 values, so round-half-to-even is honoured.
+    Negative: nothing qualifies.
+    """
+    r = np.asarray(radius)
+    if r.dtype == np.float64:
+        return np.nextafter(r, -np.inf) if strict else r
+    top = np.nextafter(r, r.dtype.type(-np.inf)) if strict else r  # largest allowed rounding
+    mid = 0.5 * (top.astype(np.float64)
+                 + np.nextafter(top, r.dtype.type(np.inf)).astype(np.float64))
+    return np.where(mid.astype(r.dtype) == top, mid, np.nextafter(mid, -np.inf))
+
+
+def _np_distance(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+    diff = np.abs(a - b)
+    return diff.max(axis=-1) if p == np.inf else np.sqrt((diff * diff).sum(axis=-1))
+
+
+def _window_inside(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
+    """Per point, how many j with |i − j| ≤ theiler (self included) lie in the closed ball."""
+    n = data.shape[0]
+    out = np.zeros(n, np.int64)
+    for off in range(-theiler, theiler + 1):
+        i = np.arange(max(0, -off), min(n, n - off))
+        out[i] += _np_distance(data[i + off], data[i], p) <= thr[i]
+    return out
+
+
+def _tree_count_np(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    ok = thr >= 0
+    counts = np.zeros(data.shape[0], np.int64)
+    if ok.any():
+        tree = cKDTree(data)
+        counts[ok] = tree.query_ball_point(data[ok], thr[ok], p=p, return_length=True)
+    counts -= np.where(ok, _window_inside(data, thr, theiler, p), 0)
+    return counts.astype(np.int32)
+
+
+def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float):
+    """k nearest non-window neighbours: (n, k) float64 distances and indices."""
+    from scipy.spatial import cKDTree
+
+    n = joint.shape[0]
+    want = min(n, k + 2 * theiler + 1)
+    dist, idx = cKDTree(joint).query(joint, k=want, p=p)
+    dist, idx = dist.reshape(n, want), idx.reshape(n, want)
+    keep = np.abs(idx - np.arange(n)[:, None]) > theiler
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # first k kept, in distance order
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
+def _tree_callback(*arrays, k, groups, algorithm, norm, theiler):
+    dtype = arrays[0].dtype
+    batch = arrays[0].shape[:-2]
+    p = np.inf if norm == "max" else 2.0
+    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in arrays]
+    radii, counts = [], []
+    for blocks in zip(*flat, strict=True):
+        dist, idx = _neighbors_np(np.concatenate(blocks, axis=1), k, theiler, p)
+        eps = dist[:, -1].astype(dtype)
+        rad, cnt = [], []
+        for g in groups:
+            sub = np.concatenate([blocks[b] for b in g], axis=1)
+            if algorithm == 1:
+                thr = _threshold(eps, strict=True)
+            else:
+                rad.append(_np_distance(sub[idx], sub[:, None, :], p).max(axis=1).astype(dtype))
+                thr = _threshold(rad[-1], strict=False)
+            cnt.append(_tree_count_np(sub, thr, theiler, p))
+        n = blocks[0].shape[0]
+        counts.append(np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32))
+        radii.append(eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))))
+    radius = np.stack(radii).astype(dtype)
+    return (radius.reshape(*batch, *radius.shape[1:]),
+            np.stack(counts).reshape(*batch, *counts[0].shape))
+
+
+def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
+    n, m = blocks[0].shape[0], len(groups)
+    dtype = blocks[0].dtype
+    rshape = (n,) if algorithm == 1 else (n, m)
+    shapes = (jax.ShapeDtypeStruct(rshape, dtype), jax.ShapeDtypeStruct((n, m), jnp.int32))
+    fn = partial(_tree_callback, k=k, groups=groups, algorithm=algorithm, norm=norm,
+                 theiler=theiler)
+    return jax.pure_callback(fn, shapes, *blocks, vmap_method="broadcast_all")
+
+
+def _tree_count_callback(*arrays, strict, norm, theiler):
+    *blocks, radius = arrays
+    p = np.inf if norm == "max" else 2.0
+    batch = radius.shape[:-1]
+    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in blocks]
+    rads = np.asarray(radius).reshape(-1, radius.shape[-1])
+    out = [
+        _tree_count_np(np.concatenate(bs, axis=1), _threshold(r, strict), theiler, p)
+        for *bs, r in zip(*flat, rads, strict=True)
+    ]
+    return np.stack(out).reshape(*batch, -1)
+
+
+def _tree_count(blocks, radius, strict, norm, theiler):
+    fn = partial(_tree_count_callback, strict=strict, norm=norm, theiler=theiler)
+    shape = jax.ShapeDtypeStruct(radius.shape, jnp.int32)
+    return jax.pure_callback(fn, shape, *blocks, radius, vmap_method="broadcast_all")
