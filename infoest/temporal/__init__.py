@@ -5,6 +5,6 @@ Every method is reachable as ``infoest.transfer_entropy(source, target, method=.
 modules here expose the full options.
 """
 
-from infoest.temporal import embedding, gaussian, surrogates, treet  # noqa: F401
+from infoest.temporal import embedding, gaussian, ksg, surrogates, treet  # noqa: F401
 from infoest.temporal.embedding import Lags, embed, embedding_indices  # noqa: F401
 from infoest.temporal.matrix import te_matrix  # noqa: F401
