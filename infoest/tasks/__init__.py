@@ -1,4 +1,90 @@
-"""Ground truth: distributions and processes with known information values."""
+"""Ground truth: distributions and processes with known information values.
 
-from infoest.tasks import blocks, distributions, processes  # noqa: F401
-from infoest.tasks._task import Task  # noqa: F401
+Every task is a :class:`Task`: a name, the quantity it measures, its exact ``value`` in nats
+and a pure-JAX ``sampler(key, n)`` returning the positional data arguments of that quantity's
+entry point. Constructors live in the family modules (:mod:`~infoest.tasks.distributions`,
+:mod:`~infoest.tasks.blocks`, :mod:`~infoest.tasks.processes`) and are re-exported here.
+
+Discovery (used by ``infoest bench``): each module listed in :data:`MODULES` may define
+``tasks(quick: bool = False) -> list[Task]``; :func:`all_tasks` concatenates them. With
+``quick=True`` a module returns one or two tasks per quantity it covers.
+"""
+
+from __future__ import annotations
+
+from infoest.tasks import blocks, distributions, processes
+from infoest.tasks._task import Task
+from infoest.tasks.distributions import (
+    additive_uniform,
+    asinh,
+    bivariate_normal,
+    bmi_v1,
+    gaussian_chain,
+    gaussian_entropy,
+    gaussian_o_information,
+    half_cube,
+    multinormal,
+    multinormal_cmi,
+    multinormal_dense,
+    multinormal_sparse,
+    normal_cdf,
+    standardized,
+    student_t,
+    student_t_entropy,
+    transformed,
+    uniform_entropy,
+)
+
+#: The modules searched by :func:`all_tasks`, each optionally defining ``tasks(quick)``.
+MODULES = (distributions, blocks, processes)
+
+
+def all_tasks(quantity: str | None = None, *, quick: bool = False) -> list[Task]:
+    """Every discoverable task (of one ``quantity``, or of all); names are unique."""
+    found: list[Task] = []
+    for module in MODULES:
+        provider = getattr(module, "tasks", None)
+        if provider is not None:
+            found.extend(provider(quick=quick))
+    names = [t.name for t in found]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RuntimeError(f"duplicate task names: {duplicates}")
+    return [t for t in found if quantity is None or t.quantity == quantity]
+
+
+def get(name: str) -> Task:
+    """The discoverable task called ``name``; ValueError listing the valid names."""
+    tasks = {t.name: t for t in all_tasks()}
+    if name not in tasks:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(tasks))}")
+    return tasks[name]
+
+
+__all__ = [
+    "Task",
+    "MODULES",
+    "all_tasks",
+    "get",
+    "blocks",
+    "distributions",
+    "processes",
+    "additive_uniform",
+    "asinh",
+    "bivariate_normal",
+    "bmi_v1",
+    "gaussian_chain",
+    "gaussian_entropy",
+    "gaussian_o_information",
+    "half_cube",
+    "multinormal",
+    "multinormal_cmi",
+    "multinormal_dense",
+    "multinormal_sparse",
+    "normal_cdf",
+    "standardized",
+    "student_t",
+    "student_t_entropy",
+    "transformed",
+    "uniform_entropy",
+]

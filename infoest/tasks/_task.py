@@ -1,4 +1,16 @@
-"""The ground-truth task type shared by every family's tasks and by ``infoest bench``."""
+"""The ground-truth task type shared by every family's tasks and by ``infoest bench``.
+
+Discovery protocol: a module listed in ``infoest.tasks.MODULES`` (``distributions``,
+``blocks``, ``processes``) contributes to ``infoest bench`` by defining
+
+    def tasks(quick: bool = False) -> list[Task]: ...
+
+returning its tasks; with ``quick=True`` only one or two per quantity (the quick benchmark runs
+every registered method of that quantity on each of them, at small n). Task names must be
+unique across modules. ``Task.sampler(key, n)`` must be pure JAX (explicit key, no global
+state) and return the positional data arguments of the quantity's entry point, e.g. ``(x, y)``
+for mutual information, ``(x,)`` for entropy, ``(source, target)`` for transfer entropy.
+"""
 
 from __future__ import annotations
 

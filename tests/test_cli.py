@@ -1,0 +1,160 @@
+"""The ``infoest`` command and the benchmark runner, run in-process on small data."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import infoest
+from infoest import _registry, bench
+from infoest._estimate import make_estimate
+from infoest._registry import Method
+from infoest.cli import main
+
+
+@pytest.fixture
+def arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    y = 0.8 * x + 0.6 * rng.normal(size=(500, 2))
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "y.csv", y, delimiter=",")
+    return tmp_path, x, y
+
+
+def _add_method(monkeypatch, quantity, name, fn, **meta):
+    """Register a method for one test only (the registry is restored afterwards)."""
+    monkeypatch.setitem(_registry._REGISTRY[quantity], name, Method(quantity, name, fn, **meta))
+
+
+def test_bench_json_and_plot(tmp_path, capsys):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    code = main(["bench", "--quick", "--methods", "gaussian", "--tasks", "1v1-*,gaussian-*",
+                 "--n", "300", "--json", str(out), "--plot", str(png), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "1v1-normal-0.75" in printed and "truth" in printed and "seconds" in printed
+    payload = json.loads(out.read_text())
+    rows = payload["results"]
+    assert {r["task"] for r in rows} == {"1v1-normal-0.75", "gaussian-entropy-3d",
+                                         "gaussian-chain-0.5"}
+    for r in rows:
+        assert r["status"] == "ok" and r["n"] == 300 and r["seconds"] >= 0
+        assert r["error"] == pytest.approx(r["estimate"] - r["truth"])
+        assert abs(r["error"]) < 0.2  # Gaussian plug-in on Gaussian data
+    assert payload["config"]["quick"] is True
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_failing_estimator_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
+    def boom(x, *, k=1):
+        raise RuntimeError("deliberate failure")
+
+    _add_method(monkeypatch, "entropy", "boom", boom)
+    args = ["bench", "--quick", "--methods", "entropy:*", "--n", "200", "--no-progress",
+            "--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    rows = {r["method"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert rows["boom"]["status"] == "error: RuntimeError: deliberate failure"
+    assert rows["boom"]["estimate"] is None
+    assert rows["gaussian"]["status"] == "ok"
+    assert main([*args, "--strict"]) == 1
+    assert "failed" in capsys.readouterr().err
+
+
+def test_stochastic_methods_get_a_key_and_bench_kwargs(monkeypatch):
+    seen = {}
+
+    def noisy(x, *, key, scale=1.0):
+        seen["scale"] = scale
+        return make_estimate(jax.random.normal(key) * 0 + scale)
+
+    _add_method(monkeypatch, "entropy", "noisy", noisy, stochastic=True,
+                test_kwargs={"scale": 1.0}, bench_kwargs={"scale": 2.0})
+    (result,) = bench.run(quick=True, methods=["noisy"], n=100, progress=False)
+    assert result.ok and result.estimate == 2.0 and seen["scale"] == 2.0
+
+
+def test_time_budgets_skip_remaining_runs():
+    results = bench.run(quick=True, methods=["mutual_information:gaussian"], n=200,
+                        method_budget=0.0, progress=False)
+    assert [r.status for r in results][0] == "ok"
+    assert all(r.status.startswith("skipped: method") for r in results[1:])
+    assert len(results) == 2
+    results = bench.run(quick=True, methods=["gaussian"], n=200, total_budget=0.0,
+                        progress=False)
+    assert results and all(r.status.startswith("skipped: total") for r in results)
+
+
+def test_plan_is_round_robin():
+    methods = bench.select_methods(["gaussian"])
+    tasks = bench.select_tasks(quick=True)
+    pairs = bench.plan(methods, tasks)
+    first_mi = [t.name for m, t in pairs if m.quantity == "mutual_information"]
+    assert first_mi == [t.name for t in tasks if t.quantity == "mutual_information"]
+    # every quantity's first task comes before any quantity's second task
+    seen, second_started = set(), False
+    for m, _ in pairs:
+        if m.quantity in seen:
+            second_started = True
+        elif second_started:
+            pytest.fail("a first task was scheduled after a second task")
+        seen.add(m.quantity)
+
+
+def test_list_and_bad_filters(capsys):
+    assert main(["bench", "--quick", "--list", "--methods", "gaussian"]) == 0
+    assert "mutual_information:gaussian\t1v1-normal-0.75" in capsys.readouterr().out
+    for flag in ("--methods", "--tasks"):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", "--quick", flag, "no-such-thing"])
+        assert exc.value.code == 2
+        assert "no-such-thing" in capsys.readouterr().err
+
+
+def test_estimate_mi_from_npy_and_csv(arrays, capsys):
+    path, x, y = arrays
+    assert main(["estimate", "--x", str(path / "x.npy"), "--y", str(path / "y.csv"),
+                 "--method", "gaussian"]) == 0
+    printed = capsys.readouterr().out
+    expected = float(infoest.mutual_information(x, y, method="gaussian"))
+    assert printed.startswith("mutual_information (gaussian): ")
+    assert float(printed.split(": ")[1].split()[0]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_estimate_entropy_bits_and_params(arrays, capsys):
+    path, x, _ = arrays
+    assert main(["estimate", "--x", str(path / "x.npy"), "--quantity", "entropy",
+                 "--method", "gaussian", "-p", "shrinkage=0.5", "--bits"]) == 0
+    printed = capsys.readouterr().out
+    expected = float(infoest.entropy(x, method="gaussian", shrinkage=0.5)) / np.log(2)
+    assert printed.endswith("bits\n")
+    assert float(printed.split(": ")[1].split()[0]) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--method", "no-such-method"], "valid methods"),
+    (["--quantity", "cmi"], "missing --z"),
+    (["--quantity", "entropy"], "not used: --y"),
+    (["-p", "bogus"], "NAME=VALUE"),
+])
+def test_estimate_user_errors_exit_cleanly(arrays, capsys, extra, message):
+    path, _, _ = arrays
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", "--x", str(path / "x.npy"), "--y", str(path / "y.csv"), *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_estimate_refuses_pickles_and_bad_files(tmp_path, capsys):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "x.json").write_text("[]")
+    for name in ("obj.npy", "x.json"):
+        with pytest.raises(SystemExit) as exc:
+            main(["estimate", "--x", str(tmp_path / name), "--method", "gaussian"])
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "pickle" in err.lower() and "unsupported file type" in err

@@ -1,0 +1,174 @@
+"""Ground-truth tasks: exact values against the reference tables, samplers against their laws."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import infoest
+from infoest import tasks
+from infoest.tasks import distributions as D
+
+KEY = jax.random.PRNGKey(0)
+
+# ground_truth.md §9 (BMI v1 base tasks) and classical.md §2 (Student-t), 4 decimals.
+BMI_BASE = {
+    "1v1-normal-0.75": 0.4133,
+    "1v1-additive-0.1": 1.7094,
+    "1v1-additive-0.75": 0.3333,
+    "student-identity-1-1-1": 0.2242,
+    "multinormal-dense-2-2-0.5": 0.2939,
+    "multinormal-dense-3-3-0.5": 0.4133,
+    "multinormal-dense-5-5-0.5": 0.5928,
+    "multinormal-dense-25-25-0.5": 1.2922,
+    "multinormal-dense-50-50-0.5": 1.6243,
+    "multinormal-sparse-2-2-2-2.0": 1.0217,
+    "multinormal-sparse-3-3-2-2.0": 1.0217,
+    "multinormal-sparse-5-5-2-2.0": 1.0217,
+    "multinormal-sparse-25-25-2-2.0": 1.0217,
+    "student-identity-2-2-1": 0.4319,
+    "student-identity-2-2-2": 0.1931,
+    "student-identity-3-3-2": 0.2909,
+    "student-identity-3-3-3": 0.1787,
+    "student-identity-5-5-2": 0.4482,
+    "student-identity-5-5-3": 0.2985,
+}
+
+
+@pytest.mark.parametrize(("dims", "value"), [
+    ((1, 1, 1), 0.2242), ((2, 2, 1), 0.4319), ((2, 2, 2), 0.1931), ((3, 3, 2), 0.2909),
+    ((3, 3, 3), 0.1787), ((5, 5, 2), 0.4482), ((5, 5, 3), 0.2985),
+])
+def test_student_identity_truth_matches_table(dims, value):
+    assert D.student_t(*dims).value == pytest.approx(value, abs=1e-4)
+
+
+def test_student_entropy_matches_scipy():
+    for d, df in [(1, 1.0), (2, 3.0), (5, 2.5)]:
+        expected = stats.multivariate_t(loc=np.zeros(d), shape=np.eye(d), df=df).entropy()
+        assert D.student_t_entropy_closed_form(d, df) == pytest.approx(expected, abs=1e-10)
+
+
+def test_student_with_dispersion_adds_gaussian_part():
+    omega = np.array([[1.0, 0.6], [0.6, 1.0]])
+    task = D.student_t(1, 1, 3.0, dispersion=omega)
+    assert task.value == pytest.approx(-0.5 * np.log(1 - 0.36) + D.student_t(1, 1, 3.0).value,
+                                       abs=1e-12)
+
+
+def test_bmi_v1_names_and_truths():
+    v1 = tasks.bmi_v1()
+    by_name = {t.name: t.value for t in v1}
+    assert len(by_name) == len(v1) == 31
+    for name, value in BMI_BASE.items():
+        assert by_name[name] == pytest.approx(value, abs=1e-4), name
+    for name, value in by_name.items():  # transformed variants keep their base's truth
+        base = name.split("-", 1)[1] if name not in BMI_BASE else name
+        assert value == pytest.approx(BMI_BASE[base], abs=1e-4), name
+
+
+def test_closed_forms_of_other_quantities():
+    assert D.bivariate_normal(0.5).value == pytest.approx(0.143841, abs=1e-6)
+    assert D.gaussian_chain(0.5).value == pytest.approx(0.111572, abs=1e-6)
+    assert D.gaussian_chain(0.0).value == pytest.approx(0.0, abs=1e-12)
+    red3 = D.gaussian_o_information(np.full((3, 3), 0.7) + 0.3 * np.eye(3))
+    assert red3.value == pytest.approx(0.2438, abs=1e-4)  # ground_truth.md §5
+    cov = np.array([[2.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 0.5]])
+    expected = stats.multivariate_normal(np.zeros(3), cov).entropy()
+    assert D.gaussian_entropy(cov).value == pytest.approx(expected, abs=1e-10)
+    assert D.uniform_entropy(3, 2.0).value == pytest.approx(3 * np.log(2.0))
+
+
+def _cov(a):
+    return np.cov(np.asarray(a, dtype=np.float64), rowvar=False)
+
+
+def test_multinormal_sample_covariance():
+    task = D.multinormal_dense(3, 2, 0.5)
+    x, y = task.sample(KEY, 40_000)
+    assert x.shape == (40_000, 3) and y.shape == (40_000, 2)
+    target = np.full((5, 5), 0.5) + 0.5 * np.eye(5)
+    np.testing.assert_allclose(_cov(jnp.concatenate([x, y], axis=1)), target, atol=0.03)
+
+
+def test_chain_and_oinfo_sample_covariance():
+    x, y, z = D.gaussian_chain(0.5).sample(KEY, 40_000)
+    est = infoest.gaussian.conditional_mutual_information(x, y, z)
+    assert float(est) == pytest.approx(0.111572, abs=0.01)
+    task = D.gaussian_o_information(np.eye(6) * 0.5 + 0.5, sizes=(2, 2, 2))
+    (variables,) = task.sample(KEY, 1000)
+    assert [v.shape for v in variables] == [(1000, 2)] * 3
+
+
+@pytest.mark.parametrize("task", [D.multinormal_dense(5, 5), D.multinormal_sparse(5, 5)],
+                         ids=lambda t: t.name)
+def test_gaussian_plugin_recovers_truth(task):
+    x, y = task.sample(KEY, 40_000)
+    assert float(infoest.gaussian.mutual_information(x, y)) == pytest.approx(task.value,
+                                                                             abs=0.01)
+
+
+def test_student_sampler_radial_law():
+    # ‖Z‖²/d of a d-dim t with identity dispersion follows F(d, ν).
+    d, df = 4, 3.0
+    x, y = D.student_t(2, 2, df).sample(KEY, 5000)
+    r2 = np.sum(np.concatenate([x, y], axis=1) ** 2, axis=1) / d
+    assert stats.kstest(r2, stats.f(d, df).cdf).pvalue > 0.01
+
+
+def test_additive_uniform_and_normal_cdf_margins():
+    eps = 0.1
+    x, y = D.additive_uniform(eps).sample(KEY, 5000)
+    noise = np.asarray(y - x)
+    assert np.all(np.abs(noise) <= eps + 1e-6)
+    assert stats.kstest(noise.ravel(), stats.uniform(-eps, 2 * eps).cdf).pvalue > 0.01
+    u, v = D.transformed(D.bivariate_normal(0.75), D.normal_cdf).sample(KEY, 5000)
+    assert stats.kstest(np.asarray(u).ravel(), "uniform").pvalue > 0.01
+    assert stats.spearmanr(u.ravel(), v.ravel()).statistic > 0.6
+
+
+def test_transforms_and_standardisation():
+    base = D.bivariate_normal(0.75)
+    (x0, _), (x1, _) = base.sample(KEY, 100), D.transformed(base, D.half_cube).sample(KEY, 100)
+    np.testing.assert_allclose(x1, x0 * np.sqrt(np.abs(x0)), rtol=1e-6)
+    xs, _ = D.standardized(D.multinormal_dense(2, 2)).sample(KEY, 500)
+    np.testing.assert_allclose(xs.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(xs.std(axis=0), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="entropy"):
+        D.transformed(D.uniform_entropy(), D.asinh)
+
+
+def test_samplers_are_pure_and_vmappable():
+    task = D.multinormal_dense(1, 1, 0.5)
+    a, b = task.sample(KEY, 50), task.sample(KEY, 50)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], task.sample(jax.random.PRNGKey(1), 50)[0])
+    xs, ys = jax.vmap(lambda k: task.sample(k, 50))(jax.random.split(KEY, 3))
+    assert xs.shape == (3, 50, 1)
+    np.testing.assert_array_equal(xs[0], task.sample(jax.random.split(KEY, 3)[0], 50)[0])
+
+
+def test_bad_parameters_raise():
+    with pytest.raises(ValueError, match="rho"):
+        D.bivariate_normal(1.0)
+    with pytest.raises(ValueError, match="positive definite"):
+        D.multinormal(np.ones((2, 2)), 1)
+    with pytest.raises(ValueError, match="n_interacting"):
+        D.multinormal_sparse(2, 2, n_interacting=3)
+    with pytest.raises(ValueError, match="at least 3"):
+        D.gaussian_o_information(np.eye(2))
+
+
+def test_discovery():
+    full, quick = tasks.all_tasks(), tasks.all_tasks(quick=True)
+    assert len({t.name for t in full}) == len(full)
+    for q in {t.quantity for t in quick}:
+        assert 1 <= sum(t.quantity == q for t in D.tasks(quick=True)) <= 2
+    assert {t.quantity for t in tasks.all_tasks("entropy")} == {"entropy"}
+    assert tasks.get("1v1-normal-0.75").value == pytest.approx(0.413339, abs=1e-6)
+    with pytest.raises(ValueError, match="unknown task"):
+        tasks.get("no-such-task")
+    assert all(isinstance(t, tasks.Task) for t in quick)
