@@ -168,7 +168,7 @@ def _entropy(x, jitter, key, *, k, norm, backend):
     return kl_entropy_core(x, k=k, norm=norm, backend=backend)
 
 
-@register("entropy", "kl", test_kwargs={"k": 3})
+@register("entropy", "kl", test_kwargs={"k": 3}, bench_kwargs={"k": 4})
 def entropy(x, *, k: int = 4, norm: str = "max", jitter=0.0, key=None,
             backend: str = "auto") -> Estimate:
     """Kozachenko–Leonenko differential entropy of ``x: (n, d)``, in nats.
@@ -206,7 +206,7 @@ def _mi(x, y, jitter, key, *, k, algorithm, norm, standardize, backend):
     return ksg_mi_core(x, y, k=k, algorithm=algorithm, norm=norm, backend=backend)
 
 
-@register("mutual_information", "ksg", test_kwargs={"k": 3})
+@register("mutual_information", "ksg", test_kwargs={"k": 3}, bench_kwargs={"k": 4})
 def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max",
                        standardize: bool = True, jitter=0.0, key=None,
                        backend: str = "auto") -> Estimate:
@@ -255,7 +255,8 @@ def _cmi(x, y, z, jitter, key, *, k, norm, theiler, standardize, backend):
     return ksg_cmi_core(x, y, z, k=k, norm=norm, theiler=theiler, backend=backend)
 
 
-@register("conditional_mutual_information", "ksg", test_kwargs={"k": 3})
+@register("conditional_mutual_information", "ksg", test_kwargs={"k": 3},
+          bench_kwargs={"k": 4})
 def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
                                    theiler: int = 0, standardize: bool = True, jitter=0.0,
                                    key=None, backend: str = "auto") -> Estimate:
