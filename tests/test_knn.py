@@ -34,10 +34,15 @@ def _joint_eps(dists, k, theiler=0):
     return np.take_along_axis(joint, order, 1)[:, -1], order, excluded
 
 
-def np_ksg(x, y, k, algorithm=1):
+def _l2(a):
+    return np.sqrt(((a[:, None, :] - a[None, :, :]) ** 2).sum(-1))
+
+
+def np_ksg(x, y, k, algorithm=1, norm="max"):
     """Kraskov et al. 2004, eqs. 8 and 9, written out with dense distance matrices."""
     n = len(x)
-    dx, dy = _cheb(x), _cheb(y)
+    dist = _cheb if norm == "max" else _l2
+    dx, dy = dist(x), dist(y)
     eps, order, excl = _joint_eps([dx, dy], k)
     if algorithm == 1:
         nx = ((dx < eps[:, None]) & ~excl).sum(1)
@@ -162,11 +167,24 @@ def test_parity_with_numpy(small, backend):
     np.testing.assert_allclose(float(got32), np_ksg(x, y, 3), atol=1e-5)
 
 
-def test_parity_euclidean_entropy(small):
-    x = small[0]
+def test_parity_euclidean(small):
+    x, y, _ = small
     with jax.enable_x64(True):
         got = knn.entropy(x, k=4, norm="euclidean")
-    np.testing.assert_allclose(float(got), np_kl(x, 4, norm="euclidean"), atol=1e-9)
+        np.testing.assert_allclose(float(got), np_kl(x, 4, norm="euclidean"), atol=1e-9)
+        got = knn.mutual_information(x, y, k=3, norm="euclidean", standardize=False)
+        np.testing.assert_allclose(float(got), np_ksg(x, y, 3, norm="euclidean"), atol=1e-9)
+    assert abs(np_ksg(x, y, 3, norm="euclidean") - np_ksg(x, y, 3)) > 1e-6  # a different norm
+
+
+def test_jitter_is_traced_under_jit(small):
+    x, y, _ = small
+    key = jax.random.PRNGKey(1)
+    f = jax.jit(lambda s: knn.mutual_information(x, y, jitter=s, key=key).value)
+    a, b = float(f(1e-3)), float(f(0.0))
+    assert f._cache_size() == 1  # one compilation for both jitter values
+    assert a != b and abs(a - b) < 0.05
+    np.testing.assert_allclose(b, float(knn.mutual_information(x, y)), atol=1e-6)
 
 
 def test_theiler_window_matches_numpy(small):
