@@ -13,6 +13,7 @@ previous n, would exceed ``--tree-budget`` seconds is skipped and its estimate p
 
     python benchmarks/bench_ksg.py            # 5+5 and 32+32 dims, n = 2 000, 10 000, 50 000
     python benchmarks/bench_ksg.py --quick    # n = 2 000 and 10 000 only
+    python benchmarks/bench_ksg.py --backends # infoest brute force vs tree by joint dimension
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ def timed(fn) -> tuple[float, float]:
     return value, time.perf_counter() - start
 
 
+def compare_backends(sizes, k: int) -> None:
+    """CPU seconds of infoest's two backends by joint dimension (sets TREE_MAX_DIM)."""
+    print(f"{'dims':>6} {'n':>7} {'brute cpu s':>12} {'tree cpu s':>11}")
+    for n in sizes:
+        for dx, dy in ((1, 1), (2, 1), (2, 2), (3, 2), (3, 3)):
+            x, y = data(n, max(dx, dy))
+            x, y = x[:, :dx].astype(np.float32), y[:, :dy].astype(np.float32)
+            cpu = []
+            for backend in ("brute", "tree"):
+                def run(backend=backend, x=x, y=y):
+                    return float(knn.ksg_mi_core(x, y, k=k, backend=backend))
+
+                run()
+                start = time.process_time()
+                run()
+                cpu.append(time.process_time() - start)
+            print(f"{dx}+{dy:<4} {n:>7} {cpu[0]:>12.2f} {cpu[1]:>11.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 2 000 and 10 000 only")
@@ -61,8 +81,13 @@ def main() -> None:
     parser.add_argument("--x64", action="store_true", help="run infoest in float64")
     parser.add_argument("--tree-budget", type=float, default=600.0,
                         help="skip a tree case predicted to take longer (seconds)")
+    parser.add_argument("--backends", action="store_true",
+                        help="compare infoest's brute-force and tree backends instead")
     args = parser.parse_args()
     sizes = (2_000, 10_000) if args.quick else (2_000, 10_000, 50_000)
+    if args.backends:
+        compare_backends(sizes[1:], args.k)
+        return
 
     jax.config.update("jax_enable_x64", args.x64)
     dtype = np.float64 if args.x64 else np.float32

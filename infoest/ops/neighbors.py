@@ -22,7 +22,8 @@ Functions:
 
 Two backends give identical results for the max-norm (both compute distances exactly as
 rounded differences in the input dtype; the tree's float64 thresholds are mapped back to the
-input's rounding):
+input's rounding), except that with ``algorithm=2`` neighbours tied at the k-th distance may
+be chosen differently:
 
 - ``"brute"``: pure JAX, blocked over query rows (``lax.map``), never materialising an n×n
   matrix: O(n² d) time, O(B n) memory with B ≈ 2¹⁷ / n rows per block. The k smallest
@@ -31,7 +32,9 @@ input's rounding):
   smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
   fastest CPU path in more than a few dimensions.
 - ``"tree"``: scipy's ``cKDTree`` through :func:`jax.pure_callback` (works under ``jit``
-  and ``vmap``; a vmapped call loops over the batch on the host): about O(n log n) in low
+  and ``vmap``; a vmapped call loops over the batch on the host; under ``vmap`` the brute
+  force instead processes the whole batch per row block, multiplying its memory by the
+  batch size): about O(n log n) in low
   dimension, degrading towards O(n²) as the dimension grows; counts cost grows with the
   number of points inside each ball. Max-norm, or a single Euclidean block.
 - ``"auto"``: the tree on a CPU platform when the joint dimension is at most
@@ -67,7 +70,8 @@ BACKENDS = ("auto", "brute", "tree")
 NORMS = ("max", "euclidean")
 #: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI,
 #: n = 50 000, brute vs tree): 2-D 5.6 vs 0.6, 3-D 6.4 vs 1.2, 4-D 9.7 vs 2.8; at n = 10 000
-#: 4-D is even (0.36 vs 0.36) and from 5-D on brute force wins (see benchmarks/bench_ksg.py).
+#: 4-D is even (0.36 vs 0.36) and from 5-D on brute force wins
+#: (``python benchmarks/bench_ksg.py --backends``).
 TREE_MAX_DIM = 4
 #: elements of one (rows × n) distance block in the brute-force backend.
 _BLOCK_ELEMENTS = 1 << 17
