@@ -9,7 +9,8 @@ compute the same number (printed side by side): in infoest's default float32, or
 
 Times exclude compilation: every infoest call is made once, then timed on a second call
 (``jax.block_until_ready``). A tree case whose cost, extrapolated quadratically from the
-previous n, would exceed ``--tree-budget`` seconds is skipped and its estimate printed.
+previous n, would exceed ``--tree-budget`` seconds is skipped and that prediction printed
+(the ratio of that row is then against the prediction).
 
     python benchmarks/bench_ksg.py            # 5+5 and 32+32 dims, n = 2 000, 10 000, 50 000
     python benchmarks/bench_ksg.py --quick    # n = 2 000 and 10 000 only
