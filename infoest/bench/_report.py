@@ -36,7 +36,8 @@ def format_table(results: Sequence[Result]) -> str:
             (r.task, r.method, _num(r.truth), _num(r.estimate), _num(r.error),
              f"{r.seconds:.2f}", r.status) for r in rows]), ""]
     summary = []
-    for key in dict.fromkeys((r.quantity, r.method) for r in results):
+    keys = dict.fromkeys((r.quantity, r.method) for r in results)
+    for key in sorted(keys, key=lambda k: QUANTITIES.index(k[0])):  # stable within a quantity
         rows = [r for r in results if (r.quantity, r.method) == key]
         ok = [r for r in rows if r.ok]
         mae = sum(abs(r.error) for r in ok) / len(ok) if ok else math.nan

@@ -18,7 +18,7 @@ from infoest._registry import QUANTITIES, Method
 from infoest.tasks import Task
 
 #: Defaults of ``run(quick=True)``: sample size, per-method and total time budgets (seconds).
-QUICK = {"n": 1000, "method_budget": 20.0, "total_budget": 140.0}
+QUICK = {"n": 1000, "method_budget": 20.0, "total_budget": 120.0}
 #: Defaults of a full run (the BMI protocol's sample size, no time limits).
 FULL = {"n": 5000, "method_budget": None, "total_budget": None}
 
@@ -83,15 +83,22 @@ def select_tasks(patterns: Sequence[str] | None = None, *, quick: bool = False) 
 
 
 def plan(methods: Sequence[Method], tasks: Sequence[Task]) -> list[tuple[Method, Task]]:
-    """Pairs (method, task) of the same quantity, round-robin: every method meets its first
-    task before any method meets its second, so a time budget trims breadth, not methods."""
-    pairs = []
-    for q in QUANTITIES:
-        q_tasks = [t for t in tasks if t.quantity == q]
-        for rank, task in enumerate(q_tasks):
-            pairs.extend((rank, m, task) for m in methods if m.quantity == q)
-    pairs.sort(key=lambda p: p[0])  # stable: quantities and methods keep their order
-    return [(m, t) for _, m, t in pairs]
+    """Pairs (method, task) of the same quantity, in the order a time budget should cut.
+
+    Round-robin at two levels: every method meets its first task before any method meets its
+    second, and within a round the quantities take turns (the first-registered method of
+    every quantity, then the second of every quantity, ...). A budget that runs out therefore
+    trims the late-registered (typically slower, neural) methods and the extra tasks, never a
+    whole quantity.
+    """
+    by_q = {q: ([m for m in methods if m.quantity == q], [t for t in tasks if t.quantity == q])
+            for q in QUANTITIES}
+    keyed = [((rank, slot, qi), m, t)
+             for qi, (q_methods, q_tasks) in enumerate(by_q.values())
+             for rank, t in enumerate(q_tasks)
+             for slot, m in enumerate(q_methods)]
+    keyed.sort(key=lambda p: p[0])
+    return [(m, t) for _, m, t in keyed]
 
 
 def _call(method: Method, data: tuple, key) -> float:
@@ -123,8 +130,8 @@ def run(
         seed: the same data for every method on a task (key ``fold_in(seed, task)``).
         method_budget: once a method has used this many seconds, its remaining tasks are
             skipped.
-        total_budget: once the run has taken this many seconds, all remaining runs are
-            skipped.
+        total_budget: a run is skipped when the time taken so far plus the method's previous
+            run time would exceed this many seconds (a run in flight is not interrupted).
         progress: show a tqdm progress bar.
 
     Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``) and, when stochastic, a
@@ -140,7 +147,8 @@ def run(
     task_index = {t.name: i for i, t in enumerate(chosen_tasks)}
     root = jax.random.PRNGKey(seed)
     data_cache: dict[tuple[str, int], tuple] = {}
-    spent: dict[str, float] = {}
+    spent: dict[str, float] = {}  # seconds used per method so far
+    last: dict[str, float] = {}  # seconds of each method's latest run
     results = []
     bar = tqdm(pairs, desc="infoest bench", unit="run", disable=not progress or None)
     for method, task in bar:
@@ -148,10 +156,11 @@ def run(
         bar.set_postfix_str(f"{method.name} on {task.name}", refresh=False)
         size = max(n, method.min_samples)
         status, value, seconds = "ok", math.nan, 0.0
-        if total_budget is not None and time.perf_counter() - start > total_budget:
-            status = f"skipped: total time budget {total_budget:g} s used up"
+        expected = time.perf_counter() - start + last.get(label, 0.0)
+        if total_budget is not None and expected > total_budget:
+            status = f"skipped: total time budget {total_budget:g} s"
         elif method_budget is not None and spent.get(label, 0.0) > method_budget:
-            status = f"skipped: method time budget {method_budget:g} s used up"
+            status = f"skipped: method time budget {method_budget:g} s"
         else:
             data_key = jax.random.fold_in(root, task_index[task.name])
             t0 = time.perf_counter()
@@ -170,6 +179,7 @@ def run(
                 value = math.nan
             seconds = time.perf_counter() - t0
             spent[label] = spent.get(label, 0.0) + seconds
+            last[label] = seconds
         results.append(Result(task.name, task.quantity, method.name, task.value,
                               value if status == "ok" else math.nan, seconds, size, status))
     bar.close()
