@@ -45,7 +45,7 @@ __all__ = [
 
 def _np_eigh(a):
     w, v = np.linalg.eigh(np.asarray(a, dtype=np.float64))
-    return w.astype(a.dtype), v.astype(a.dtype)
+    return w.astype(np.float32), v.astype(np.float32)
 
 
 def host_eigh(a: Array) -> tuple[Array, Array]:
@@ -54,10 +54,14 @@ def host_eigh(a: Array) -> tuple[Array, Array]:
     XLA's CPU ``eigh``/``qr`` are one to two orders of magnitude slower than LAPACK for the
     few-hundred-sized dense problems of the Lanczos solvers, so these run through
     ``jax.pure_callback`` (works under ``jit``/``vmap``; not differentiable, and a host round
-    trip on accelerators). Computed in float64.
+    trip on accelerators). Computed in float64, returned through float32 (the callback thread
+    does not see a ``jax.enable_x64`` context), then cast to ``a.dtype``: ample for the
+    stochastic solvers that use it.
     """
-    shapes = (jax.ShapeDtypeStruct(a.shape[:-1], a.dtype), jax.ShapeDtypeStruct(a.shape, a.dtype))
-    return jax.pure_callback(_np_eigh, shapes, a, vmap_method="sequential")
+    f32 = jnp.float32
+    shapes = (jax.ShapeDtypeStruct(a.shape[:-1], f32), jax.ShapeDtypeStruct(a.shape, f32))
+    w, v = jax.pure_callback(_np_eigh, shapes, a, vmap_method="sequential")
+    return w.astype(a.dtype), v.astype(a.dtype)
 
 
 def orthonormalize(a: Array) -> Array:
