@@ -146,9 +146,9 @@ def lanczos(
     matvec: Callable[[Array], Array], v0: Array, steps: int, *, deflate: Array | None = None
 ) -> tuple[Array, Array]:
     """``m`` independent Lanczos runs, one per column of ``v0: (n, m)``, all sharing each
-    ``matvec`` call. Full re-orthogonalisation (classical Gram–Schmidt against all previous vectors); with an
-    orthonormal ``deflate: (n, k)`` the runs stay in its orthogonal complement (the operator
-    seen is P A P, P = I − deflate deflateᵀ).
+    ``matvec`` call. Full re-orthogonalisation (classical Gram–Schmidt against all previous
+    vectors); with an orthonormal ``deflate: (n, k)`` the runs stay in its orthogonal
+    complement (the operator seen is P A P, P = I − deflate deflateᵀ).
 
     Returns the tridiagonal coefficients ``alpha: (m, steps)`` and ``beta: (m, steps − 1)``.
     A run whose Krylov space is exhausted continues with zero vectors (zero weight).
