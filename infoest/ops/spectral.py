@@ -23,10 +23,13 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.scipy.special import entr
 
 __all__ = [
+    "host_eigh",
+    "orthonormalize",
     "eigvalsh_psd",
     "gram_eigvalsh",
     "safe_log",
@@ -38,6 +41,42 @@ __all__ = [
     "top_eigenpairs",
     "deflated_slq",
 ]
+
+
+def _np_eigh(a):
+    w, v = np.linalg.eigh(np.asarray(a, dtype=np.float64))
+    return w.astype(np.float32), v.astype(np.float32)
+
+
+def host_eigh(a: Array) -> tuple[Array, Array]:
+    """Eigen-decomposition of small symmetric matrices (batched) by LAPACK on the host.
+
+    XLA's CPU ``eigh``/``qr`` are one to two orders of magnitude slower than LAPACK for the
+    few-hundred-sized dense problems of the Lanczos solvers, so these run through
+    ``jax.pure_callback`` (works under ``jit``/``vmap``; not differentiable, and a host round
+    trip on accelerators). Computed in float64, returned through float32 (the callback thread
+    does not see a ``jax.enable_x64`` context), then cast to ``a.dtype``: ample for the
+    stochastic solvers that use it.
+    """
+    f32 = jnp.float32
+    shapes = (jax.ShapeDtypeStruct(a.shape[:-1], f32), jax.ShapeDtypeStruct(a.shape, f32))
+    w, v = jax.pure_callback(_np_eigh, shapes, a, vmap_method="sequential")
+    return w.astype(a.dtype), v.astype(a.dtype)
+
+
+def orthonormalize(a: Array) -> Array:
+    """Orthonormal basis of the columns of a tall ``a: (n, b)`` without a tall QR.
+
+    Symmetric orthonormalisation Q = A V Λ^{−1/2} from the small Gram matrix AᵀA = V Λ Vᵀ,
+    applied twice (numerically like CholeskyQR2); directions with Λ below ``eps·max Λ`` are
+    dropped (returned as zero columns). Cost: two n b² matmuls and two b × b ``host_eigh``.
+    """
+    for _ in range(2):
+        lam, v = host_eigh(a.T @ a)
+        keep = lam > jnp.finfo(a.dtype).eps * 10 * jnp.max(lam)
+        scale = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, lam, 1.0)), 0.0)
+        a = a @ (v * scale[None, :])
+    return a
 
 
 def eigvalsh_psd(a: Array) -> Array:
@@ -107,9 +146,9 @@ def lanczos(
     matvec: Callable[[Array], Array], v0: Array, steps: int, *, deflate: Array | None = None
 ) -> tuple[Array, Array]:
     """``m`` independent Lanczos runs, one per column of ``v0: (n, m)``, all sharing each
-    ``matvec`` call. Full re-orthogonalisation (classical Gram–Schmidt, twice); with an
-    orthonormal ``deflate: (n, k)`` the runs stay in its orthogonal complement (the operator
-    seen is P A P, P = I − deflate deflateᵀ).
+    ``matvec`` call. Full re-orthogonalisation (classical Gram–Schmidt against all previous
+    vectors); with an orthonormal ``deflate: (n, k)`` the runs stay in its orthogonal
+    complement (the operator seen is P A P, P = I − deflate deflateᵀ).
 
     Returns the tridiagonal coefficients ``alpha: (m, steps)`` and ``beta: (m, steps − 1)``.
     A run whose Krylov space is exhausted continues with zero vectors (zero weight).
@@ -125,9 +164,8 @@ def lanczos(
         v = basis[i]
         w = _project(matvec(v), deflate)
         a = jnp.sum(w * v, axis=0)
-        used = (jnp.arange(steps) <= i).astype(w.dtype)[:, None, None] * basis
-        for _ in range(2):
-            w = w - jnp.einsum("snm,sm->nm", used, jnp.einsum("snm,nm->sm", used, w))
+        # rows > i of ``basis`` are still zero, so projecting on all of it is exact
+        w = w - jnp.einsum("snm,sm->nm", basis, jnp.einsum("snm,nm->sm", basis, w))
         w = _project(w, deflate)
         b = jnp.linalg.norm(w, axis=0)
         ok = b > jnp.finfo(w.dtype).tiny
@@ -151,7 +189,7 @@ def gauss_quadrature(alpha: Array, beta: Array) -> tuple[Array, Array]:
         + jax.vmap(lambda b: jnp.diag(b, 1))(beta)
         + jax.vmap(lambda b: jnp.diag(b, -1))(beta)
     )
-    theta, u = jnp.linalg.eigh(t)
+    theta, u = host_eigh(t)
     return theta, u[:, 0, :] ** 2
 
 
@@ -168,16 +206,14 @@ def top_eigenpairs(
     The top Ritz values converge first; keep only the leading part of the
     ``b (q + 1)``-dimensional space. Returns ``(theta, vectors)``.
     """
-    q, _ = jnp.linalg.qr(_project(omega, deflate))
+    q = orthonormalize(_project(omega, deflate))
     blocks = [q]
     for _ in range(power_iters):
-        q, _ = jnp.linalg.qr(_project(matvec(q), deflate))
+        q = orthonormalize(_project(matvec(q), deflate))
         blocks.append(q)
-    basis = _project(jnp.concatenate(blocks, axis=1), deflate)
-    basis, _ = jnp.linalg.qr(basis)
-    basis, _ = jnp.linalg.qr(_project(basis, deflate))
+    basis = orthonormalize(_project(jnp.concatenate(blocks, axis=1), deflate))
     b = basis.T @ _project(matvec(basis), deflate)
-    theta, u = jnp.linalg.eigh(0.5 * (b + b.T))
+    theta, u = host_eigh(0.5 * (b + b.T))
     return theta[::-1], (basis @ u)[:, ::-1]
 
 
