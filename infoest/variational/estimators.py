@@ -40,6 +40,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from infoest._checks import check_choice, check_positive_int, is_concrete, paired_samples
@@ -187,7 +188,7 @@ def fit_critic(
 
 def _hyper(dtype, learning_rate, tau, mine_rate) -> dict[str, Array]:
     for name, v in (("learning_rate", learning_rate), ("tau", tau), ("mine_rate", mine_rate)):
-        if is_concrete(v) and not float(jnp.asarray(v)) > 0:
+        if is_concrete(v) and not float(np.asarray(v)) > 0:
             raise ValueError(f"`{name}` must be > 0, got {v}")
     return {"learning_rate": jnp.asarray(learning_rate, dtype), "tau": jnp.asarray(tau, dtype),
             "mine_rate": jnp.asarray(mine_rate, dtype)}
