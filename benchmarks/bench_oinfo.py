@@ -48,7 +48,8 @@ def main():
     from hoi.metrics import Oinfo
 
     def theirs():
-        return np.asarray(Oinfo(x.astype(np.float64), verbose=False).fit(minsize=3, maxsize=5, method="gc"))
+        model = Oinfo(x.astype(np.float64), verbose=False)
+        return np.asarray(model.fit(minsize=3, maxsize=5, method="gc"))
 
     rows = []
     for name, fn in [("infoest gaussian", ours(False)), ("infoest gaussian copula", ours(True)),
