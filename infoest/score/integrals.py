@@ -121,8 +121,9 @@ def monte_carlo(integrand, x0: Array, key, *, mc_iter: int = 1, batch_size: int 
     """Importance-sampled ∫ estimates of ``integrand`` over the samples ``x0: (n, D)``.
 
     Each of ``mc_iter`` passes draws a fresh (t, ε) per sample, t ~ q(t) stratified over the
-    samples (:func:`sde.sample_time`); contributions are weighted by :func:`sde.is_weight`. Returns (mean, stderr) of the per-sample averages,
-    each with the trailing shape of the integrand.
+    samples (:func:`sde.sample_time`); contributions are weighted by :func:`sde.is_weight`.
+    Returns (mean, stderr) of the per-sample averages, each with the trailing shape of the
+    integrand.
     """
     n = x0.shape[0]
     dtype = x0.dtype

@@ -12,9 +12,9 @@ score differences over the VP SDE (:mod:`infoest.score.integrals`), in nats:
 - entropy:    H(X) = (d/2) log 2πe − ∫ ½β E‖s_X − s_ref‖² dt + Σ_j log std_j
 
 with the reference N(0, I), s_ref(x_t) = −x_t (the KL of the diffused data to it vanishes at
-T = 1 up to e^{−10}); the last term of H undoes the per-column standardisation (standardised data have
-½E‖x_0‖² = d/2, so the reference part is the entropy of N(0, I_d)). The σ
-variants follow the corrected formulas of the authors' code (commit 612d6f7).
+T = 1 up to e^{−10}); the last term of H undoes the per-column standardisation
+(standardised data have ½E‖x_0‖² = d/2, so the reference part is the entropy of N(0, I_d)).
+The σ variants follow the corrected formulas of the authors' code (commit 612d6f7).
 
 Estimates are computed on the training samples with fresh (t, ε) draws (``mc_iter`` passes);
 ``stderr`` is the Monte-Carlo standard error of that average (it ignores training noise).
