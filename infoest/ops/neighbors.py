@@ -25,7 +25,7 @@ rounded differences in the input dtype; the tree's float64 thresholds are mapped
 input's rounding):
 
 - ``"brute"``: pure JAX, blocked over query rows (``lax.map``), never materialising an n×n
-  matrix: O(n² d) time, O(B n) memory with B ≈ 2²¹ / n rows per block. The k smallest
+  matrix: O(n² d) time, O(B n) memory with B ≈ 2¹⁷ / n rows per block. The k smallest
   distances of a row are found without sorting: the row is cut into ~√(n/k)-wide strided
   chunks, the k chunks with the smallest minima are gathered (they provably contain the k
   smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
@@ -61,10 +61,12 @@ __all__ = [
 
 BACKENDS = ("auto", "brute", "tree")
 NORMS = ("max", "euclidean")
-#: "auto" picks the tree on CPU up to this joint dimension (measured: benchmarks/bench_ksg.py).
-TREE_MAX_DIM = 3
+#: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI,
+#: n = 50 000, brute vs tree): 2-D 5.6 vs 0.6, 3-D 6.4 vs 1.2, 4-D 9.7 vs 2.8; at n = 10 000
+#: 4-D is even (0.36 vs 0.36) and from 5-D on brute force wins (see benchmarks/bench_ksg.py).
+TREE_MAX_DIM = 4
 #: elements of one (rows × n) distance block in the brute-force backend.
-_BLOCK_ELEMENTS = 1 << 21
+_BLOCK_ELEMENTS = 1 << 17
 
 Blocks = Sequence[Array]
 Groups = Sequence[Sequence[int]]
@@ -214,7 +216,7 @@ class _Layout:
         self.chunk = max(1, math.isqrt(max(1, n // max(k, 1))))  # strided chunk size C
         self.m = -(-n // self.chunk)  # chunks per row, >= k
         self.n_pad = self.m * self.chunk
-        self.rows = max(1, min(n, _BLOCK_ELEMENTS // self.n_pad))
+        self.rows = min(n, max(4, _BLOCK_ELEMENTS // self.n_pad))
         self.n_blocks = -(-n // self.rows)
 
 
@@ -223,20 +225,33 @@ def _pad_rows(a: Array, total: int) -> Array:
 
 
 def _row_blocks(blocks, lay: _Layout):
-    """Query blocks (n_blocks, rows, d_b) and transposed, column-padded references (d_b, n_pad)."""
+    """Query blocks (n_blocks, rows, d_b) and transposed references (d_b, n_pad).
+
+    Padding columns hold +inf, so their distances are inf: never a neighbour, never counted.
+    """
     queries = [
         _pad_rows(b, lay.n_blocks * lay.rows).reshape(lay.n_blocks, lay.rows, b.shape[1])
         for b in blocks
     ]
-    refs = [_pad_rows(b, lay.n_pad).T for b in blocks]
+    refs = [
+        jnp.pad(b, ((0, lay.n_pad - lay.n), (0, 0)), constant_values=jnp.inf).T for b in blocks
+    ]
     return queries, refs
 
 
-def _invalid(start, lay: _Layout, theiler: int) -> Array:
-    """(rows, n_pad) mask of excluded pairs: padding columns and the Theiler window."""
+def _window(start, lay: _Layout, theiler: int) -> tuple[Array, Array]:
+    """Columns |i − j| ≤ theiler of the block's rows i, shape (rows, 2 theiler + 1), and
+    whether each is a real sample (out-of-range entries point past the end)."""
     rows = start + jnp.arange(lay.rows)
-    cols = jnp.arange(lay.n_pad)
-    return (cols[None, :] >= lay.n) | (jnp.abs(rows[:, None] - cols[None, :]) <= theiler)
+    cols = rows[:, None] + jnp.arange(-theiler, theiler + 1)[None, :]
+    valid = (cols >= 0) & (cols < lay.n)
+    return jnp.where(valid, cols, lay.n_pad), valid
+
+
+def _window_count(dist: Array, inside, cols: Array, valid: Array) -> Array:
+    """How many window entries of each row satisfy ``inside`` (to subtract from a count)."""
+    vals = jnp.take_along_axis(dist, jnp.minimum(cols, dist.shape[1] - 1), axis=1)
+    return jnp.sum(valid & inside(vals), axis=1, dtype=jnp.int32)
 
 
 def _k_smallest(dist: Array, k: int, lay: _Layout) -> tuple[Array, Array]:
@@ -272,22 +287,26 @@ def _brute_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
     n = blocks[0].shape[0]
     lay = _Layout(n, k)
     queries, refs = _row_blocks(blocks, lay)
+    here = jnp.arange(lay.rows)[:, None]
 
     def one(args):
         start, qs = args
-        invalid = _invalid(start, lay, theiler)
+        wcols, wvalid = _window(start, lay, theiler)
         dists = [_block_distance(q, ref, norm) for q, ref in zip(qs, refs, strict=True)]
-        joint = jnp.where(invalid, jnp.inf, _group_distance(dists, range(len(dists))))
+        joint = _group_distance(dists, range(len(dists)))
+        joint = joint.at[here, wcols].set(jnp.inf, mode="drop")
         values, cols = _k_smallest(joint, k, lay)
         radii, counts = [], []
         for g in groups:
             dg = _group_distance(dists, g)
             if algorithm == 1:
-                counts.append(_count(~invalid & (dg < values[:, -1:]), lay))
+                eps = values[:, -1:]
+                inside = lambda d, eps=eps: d < eps
             else:
-                rg = jnp.take_along_axis(dg, cols, axis=1).max(axis=1)
-                radii.append(rg)
-                counts.append(_count(~invalid & (dg <= rg[:, None]), lay))
+                eps = jnp.take_along_axis(dg, cols, axis=1).max(axis=1, keepdims=True)
+                radii.append(eps[:, 0])
+                inside = lambda d, eps=eps: d <= eps
+            counts.append(_count(inside(dg), lay) - _window_count(dg, inside, wcols, wvalid))
         radius = values[:, -1] if algorithm == 1 else _stack(radii, values.dtype, lay.rows)
         return radius, _stack(counts, jnp.int32, lay.rows)
 
@@ -313,11 +332,12 @@ def _brute_count(blocks, radius, strict, norm, theiler):
 
     def one(args):
         start, qs, r = args
-        invalid = _invalid(start, lay, theiler)
+        wcols, wvalid = _window(start, lay, theiler)
         dists = [_block_distance(q, ref, norm) for q, ref in zip(qs, refs, strict=True)]
         d = _group_distance(dists, range(len(dists)))
-        inside = d < r[:, None] if strict else d <= r[:, None]
-        return _count(~invalid & inside, lay)
+        r = r[:, None]
+        inside = (lambda v: v < r) if strict else (lambda v: v <= r)
+        return _count(inside(d), lay) - _window_count(d, inside, wcols, wvalid)
 
     starts = jnp.arange(lay.n_blocks) * lay.rows
     return lax.map(one, (starts, queries, radii)).reshape(-1)[:n]
@@ -337,11 +357,14 @@ def _threshold(radius: np.ndarray, strict: bool) -> np.ndarray:
     """
     r = np.asarray(radius)
     if r.dtype == np.float64:
-        return np.nextafter(r, -np.inf) if strict else r
-    top = np.nextafter(r, r.dtype.type(-np.inf)) if strict else r  # largest allowed rounding
-    mid = 0.5 * (top.astype(np.float64)
-                 + np.nextafter(top, r.dtype.type(np.inf)).astype(np.float64))
-    return np.where(mid.astype(r.dtype) == top, mid, np.nextafter(mid, -np.inf))
+        thr = np.nextafter(r, -np.inf) if strict else r
+    else:
+        top = np.nextafter(r, r.dtype.type(-np.inf)) if strict else r  # largest rounding
+        mid = 0.5 * (top.astype(np.float64)
+                     + np.nextafter(top, r.dtype.type(np.inf)).astype(np.float64))
+        thr = np.where(mid.astype(r.dtype) == top, mid, np.nextafter(mid, -np.inf))
+    # explicit, because callbacks may run with denormals flushed to zero (XLA's FTZ/DAZ)
+    return np.where((r <= 0) if strict else (r < 0), -1.0, thr)
 
 
 def _np_distance(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:

@@ -1,1 +1,44 @@
-"""(placeholder: filled by its issue)"""
+"""Variational (neural) MI estimators: DV, MINE, NWJ, InfoNCE, JS and SMILE.
+
+* :mod:`infoest.variational.bounds`: the bounds as pure functions of a critic score matrix
+  (and memory-linear statistics that never build it).
+* :mod:`infoest.variational.critics`: joint (concat) and separable critics, a flax adapter.
+* :func:`mutual_information`: one compiled call (train on a split, evaluate held out);
+  :func:`fit_critic` / :func:`evaluate` for the two stages separately. Registered as
+  ``infoest.mutual_information(..., method="smile" | "mine" | "nwj" | "infonce" | "dv")``.
+
+Training uses the shared driver :func:`infoest.train.fit`.
+"""
+
+from infoest.variational import bounds, critics
+from infoest.variational.critics import ConcatCritic, FlaxCritic, SeparableCritic
+from infoest.variational.estimators import (
+    BOUNDS,
+    CriticFit,
+    dv,
+    evaluate,
+    fit_critic,
+    infonce,
+    mine,
+    mutual_information,
+    nwj,
+    smile,
+)
+
+__all__ = [
+    "BOUNDS",
+    "ConcatCritic",
+    "CriticFit",
+    "FlaxCritic",
+    "SeparableCritic",
+    "bounds",
+    "critics",
+    "dv",
+    "evaluate",
+    "fit_critic",
+    "infonce",
+    "mine",
+    "mutual_information",
+    "nwj",
+    "smile",
+]
