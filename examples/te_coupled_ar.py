@@ -26,12 +26,12 @@ from infoest.tasks import processes  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="T = 3 000, 5 couplings, short TREET")
+    parser.add_argument("--quick", action="store_true", help="T = 3 000, 3 couplings, short TREET")
     parser.add_argument("--out", default="te_coupled_ar.png")
     args = parser.parse_args()
-    n = 3_000 if args.quick else 20_000
-    couplings = np.linspace(0.0, 1.0, 5 if args.quick else 11)
-    treet_kw = dict(history=1, steps=200 if args.quick else 1500, batch_size=256, width=16,
+    n = 3_000 if args.quick else 10_000
+    couplings = np.linspace(0.0, 1.0, 3 if args.quick else 6)
+    treet_kw = dict(history=1, steps=200 if args.quick else 800, batch_size=256, width=16,
                     ff_width=32)
     methods = {"gaussian": {}, "ksg": {"k": 4}, "treet": treet_kw}
     est = {(m, d): [] for m in methods for d in ("xy", "yx")}

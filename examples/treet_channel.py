@@ -32,10 +32,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="T = 5 000, 3 SNRs, 300 steps")
     parser.add_argument("--out", default="treet_channel.png")
     args = parser.parse_args()
-    n = 5_000 if args.quick else 30_000
+    n = 5_000 if args.quick else 20_000
     snr_db = np.array([-5.0, 0.0, 5.0]) if args.quick else np.array([-10, -5, 0, 5, 10.0])
     history = 4
-    kw = dict(history=history, delay=0, steps=300 if args.quick else 3000, batch_size=256,
+    kw = dict(history=history, delay=0, steps=300 if args.quick else 2000, batch_size=256,
               width=32, ff_width=64, learning_rate=2e-3)
     rows, curve = [], None
     t0 = time.perf_counter()
