@@ -61,5 +61,7 @@ def test_jitter_needs_key_and_is_reproducible(ar_long):
     a = infoest.transfer_entropy(x, y, method="ksg", jitter=1e-5, key=key)
     b = infoest.transfer_entropy(x, y, method="ksg", jitter=1e-5, key=key)
     assert float(a) == float(b)
+    with pytest.raises(ValueError, match="key"):
+        infoest.transfer_entropy(x, y, method="ksg", jitter=1e-5)
     with pytest.raises(ValueError, match="k"):
         infoest.transfer_entropy(x[:4], y[:4], method="ksg")

@@ -39,13 +39,25 @@ def sinusoidal_positions(length: int, width: int) -> np.ndarray:
     return table
 
 
+def _linear(layer: eqx.nn.Linear, h: Array) -> Array:
+    """``layer`` applied to the last axis of ``h`` (any leading batch axes, no vmap)."""
+    out = h @ layer.weight.T
+    return out if layer.bias is None else out + layer.bias
+
+
+def _layer_norm(norm: eqx.nn.LayerNorm, h: Array) -> Array:
+    """``norm`` over the last axis of ``h`` (any leading batch axes)."""
+    mean = h.mean(axis=-1, keepdims=True)
+    var = jnp.square(h - mean).mean(axis=-1, keepdims=True)
+    return (h - mean) * jax.lax.rsqrt(var + norm.eps) * norm.weight + norm.bias
+
+
 class CausalSelfAttention(eqx.Module):
     """Multi-head self-attention (scaled dot product) of a window ``(L, width)`` under a mask.
 
-    Written with plain matrix products (one fused QKV projection) rather than
-    :class:`equinox.nn.MultiheadAttention`: the critic is evaluated under two or three nested
-    ``vmap``s inside a scanned training loop, where the smaller graph compiles several times
-    faster.
+    Written with plain matrix products on any leading batch axes (one fused QKV projection)
+    rather than :class:`equinox.nn.MultiheadAttention` under ``vmap``: inside a scanned
+    training loop the smaller graph compiles about twice as fast on CPU.
     """
 
     qkv: eqx.nn.Linear
@@ -59,13 +71,14 @@ class CausalSelfAttention(eqx.Module):
         self.heads = heads
 
     def __call__(self, h: Array, mask: Array) -> Array:
-        length, width = h.shape
-        qkv = h @ self.qkv.weight.T + self.qkv.bias
-        q, k, v = jnp.split(qkv.reshape(length, 3 * self.heads, -1), 3, axis=1)  # (L, H, w/H)
-        scores = jnp.einsum("qhd,khd->hqk", q, k) / np.sqrt(width // self.heads)
+        """``h: (..., L, width)``, ``mask: (L, L)`` (True = may attend) → ``(..., L, width)``."""
+        *batch, length, width = h.shape
+        qkv = _linear(self.qkv, h).reshape(*batch, length, 3 * self.heads, -1)
+        q, k, v = jnp.split(qkv, 3, axis=-2)  # (..., L, H, width / H)
+        scores = jnp.einsum("...qhd,...khd->...hqk", q, k) / np.sqrt(width // self.heads)
         scores = jnp.where(mask, scores, -jnp.inf)
-        mixed = jnp.einsum("hqk,khd->qhd", jax.nn.softmax(scores, axis=-1), v)
-        return mixed.reshape(length, width) @ self.out.weight.T + self.out.bias
+        mixed = jnp.einsum("...hqk,...khd->...qhd", jax.nn.softmax(scores, axis=-1), v)
+        return _linear(self.out, mixed.reshape(*batch, length, width))
 
 
 class TransformerBlock(eqx.Module):
@@ -89,15 +102,17 @@ class TransformerBlock(eqx.Module):
         self.activation = activation
 
     def __call__(self, h: Array, mask: Array) -> Array:
-        """``h: (L, width)``, ``mask: (L, L)`` boolean (True = may attend) → ``(L, width)``."""
+        """``h: (..., L, width)``, ``mask: (L, L)`` boolean (True = may attend)."""
         a = self.attention(h, mask)
-        h1 = jax.vmap(self.norm1)(h + a)
-        ff = lambda v: self.ff_out(self.activation(self.ff_in(v)))
-        return jax.vmap(self.norm2)(h1 + jax.vmap(ff)(jnp.concatenate([h, a], axis=-1)))
+        h1 = _layer_norm(self.norm1, h + a)
+        ff = _linear(self.ff_out, self.activation(_linear(self.ff_in, jnp.concatenate(
+            [h, a], axis=-1))))
+        return _layer_norm(self.norm2, h1 + ff)
 
 
 class CausalTransformer(eqx.Module):
-    """Maps a window of tokens ``(L, in_size)`` to a scalar read at the last position.
+    """Maps a window of tokens ``(L, in_size)`` to a scalar read at the last position; leading
+    batch axes ``(..., L, in_size)`` are handled with plain matrix products (no ``vmap``).
 
     Args:
         in_size: features per token (a Python int).
@@ -127,13 +142,14 @@ class CausalTransformer(eqx.Module):
         self.head = eqx.nn.Linear(width, "scalar", key=keys[-1], dtype=dtype)
 
     def __call__(self, tokens: Array) -> Array:
-        length = tokens.shape[0]
-        h = jax.vmap(self.embed)(tokens)
+        """``tokens: (..., L, in_size)`` → scores ``(...)`` (batch axes handled natively)."""
+        length = tokens.shape[-2]
+        h = _linear(self.embed, tokens)
         h = h + jnp.asarray(sinusoidal_positions(length, h.shape[-1]), h.dtype)
         mask = jnp.tril(jnp.ones((length, length), dtype=bool))
         for block in self.blocks:
             h = block(h, mask)
-        return self.head(h[-1])
+        return _linear(self.head, h[..., -1, :])[..., 0]
 
 
 def stacked_transformers(count: int, in_size: int, width: int = 32, heads: int = 1,

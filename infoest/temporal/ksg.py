@@ -64,8 +64,8 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         norm: ``"max"`` (default, the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window over embedded rows (static; default 0 = self only).
         standardize: scale both series to zero mean, unit variance first (as JIDT).
-        jitter: scale of Gaussian noise added after standardising to break ties; applied only
-            when ``key`` is given (JIDT/IDTxl add 1e-8; in float32 use ≥ 1e-6). Default 0.
+        jitter: scale of Gaussian noise added after standardising to break ties (needs
+            ``key``; JIDT/IDTxl add 1e-8, in float32 use ≥ 1e-6). Default 0 (off).
         key: PRNG key for the jitter and the surrogates.
         surrogates: number S of surrogates of the source history (0: no test), all evaluated
             by one vmapped call; ``surrogate``: ``"shuffle"``, ``"block"`` or ``"shift"``;
@@ -81,8 +81,8 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
     x, y, lags, surrogates = _common.prepare(
         source, target, history=history, source_history=source_history, delay=delay, tau=tau,
         source_tau=source_tau, surrogates=surrogates, surrogate=surrogate, block=block, key=key)
-    k = _check_options(lags.n_rows(x.shape[0]), k, norm=norm, backend=backend,
-                       jitter=jitter if key is not None else 0.0, key=key, theiler=theiler)
+    k = _check_options(lags.n_rows(x.shape[0]), k, norm=norm, backend=backend, jitter=jitter,
+                       key=key, theiler=theiler)
     if surrogate_batch is not None:
         _checks.check_positive_int(surrogate_batch, "surrogate_batch")
     value, diag = _run(x, y, None if key is None else jitter, key, lags=lags, k=k, norm=norm,

@@ -66,7 +66,7 @@ def critic_scores(critics, y_seq, x_seq, y_ref):
     x_all = jnp.broadcast_to(x_seq, (y_all.shape[0], *x_seq.shape))
     tokens = jnp.stack([jnp.concatenate([y_all, jnp.zeros_like(x_all)], axis=-1),
                         jnp.concatenate([y_all, x_all], axis=-1)])
-    return eqx.filter_vmap(lambda c, t: jax.vmap(jax.vmap(c))(t))(critics, tokens)
+    return eqx.filter_vmap(lambda c, t: c(t))(critics, tokens)
 
 
 def dv_terms(critics, y_seq, x_seq, y_ref):
