@@ -76,7 +76,8 @@ def median_bandwidth(x: Array, *, max_points: int = 1000) -> Array:
 
     Over all pairs when n ≤ ``max_points``; otherwise over the pairs of ``max_points`` evenly
     strided rows (deterministic). With this σ the median pair has affinity e^{−1}, and the
-    resulting estimates are invariant to rescaling the data.
+    resulting estimates are invariant to rescaling the data. When the median distance is 0
+    (e.g. constant data) σ = 1.
     """
     n = x.shape[0]
     stride = max(1, -(-n // max_points))
@@ -84,7 +85,8 @@ def median_bandwidth(x: Array, *, max_points: int = 1000) -> Array:
     m = xs.shape[0]
     iu = jnp.triu_indices(m, k=1)
     med = jnp.median(sq_distances(xs)[iu])
-    return jnp.sqrt(jnp.maximum(med, jnp.finfo(x.dtype).tiny) / 2.0)
+    # All-equal points (median 0): any σ gives the all-ones kernel; use 1 to stay finite.
+    return jnp.sqrt(jnp.where(med > 0, med, 2.0) / 2.0)
 
 
 def bandwidth(x: Array, sigma) -> Array:

@@ -80,9 +80,16 @@ def orthonormalize(a: Array) -> Array:
 
 
 def eigvalsh_psd(a: Array) -> Array:
-    """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first and clipped at 0."""
+    """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first.
+
+    Eigenvalues below the rounding level ``m · eps · λ_max`` (m the matrix size) are set to 0:
+    they are numerical noise of a rank-deficient matrix, and Rényi entropies with α < 1 would
+    otherwise amplify them (λ^α ≫ λ for tiny λ).
+    """
     a = 0.5 * (a + jnp.swapaxes(a, -1, -2))
-    return jnp.maximum(jnp.linalg.eigvalsh(a), 0.0)
+    lam = jnp.linalg.eigvalsh(a)
+    tol = a.shape[-1] * jnp.finfo(lam.dtype).eps * jnp.max(lam, axis=-1, keepdims=True)
+    return jnp.where(lam > tol, lam, 0.0)
 
 
 def gram_eigvalsh(z: Array) -> Array:
