@@ -1,0 +1,66 @@
+"""DSE grows with intrinsic dimension at fixed ambient dimension.
+
+Reproduces the intrinsic-dimension experiment of Liao, Liu et al., "Assessing Neural Network
+Representations During Training Using Noise-Resilient Diffusion Spectral Entropy"
+(arXiv:2312.04823): n points drawn uniformly in a k-dimensional unit cube, embedded in
+D = 256 dimensions by a random orthonormal map, for k = 1..D_max, and DSE evaluated for
+diffusion times t ∈ {1, 2, 3, 5} in one vmapped call over t (t is traced: no recompilation).
+
+    python examples/dse_intrinsic_dimension.py [--quick] [--out dse_intrinsic_dimension.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from infoest import spectral
+
+
+def embedded_cube(key, n: int, k: int, ambient: int) -> jax.Array:
+    """n points uniform in [0, 1]^k, mapped isometrically into R^ambient."""
+    k_pts, k_rot = jax.random.split(key)
+    pts = jax.random.uniform(k_pts, (n, k))
+    q, _ = jnp.linalg.qr(jax.random.normal(k_rot, (ambient, k)))
+    return pts @ q.T
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n = 500, fewer dimensions")
+    parser.add_argument("--out", default="dse_intrinsic_dimension.png")
+    args = parser.parse_args(argv)
+    n = 500 if args.quick else 2000
+    dims = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64, 128]
+    ts = jnp.array([1.0, 2.0, 3.0, 5.0])
+    key = jax.random.PRNGKey(0)
+    table = np.zeros((len(dims), ts.size))
+    for i, k in enumerate(dims):  # one shape per k: a loop over datasets, not over samples
+        z = embedded_cube(jax.random.fold_in(key, k), n, k, 256)
+        per_t = jax.vmap(lambda t, z=z: spectral.dse(z, t=t, sigma="median").value)(ts)
+        table[i] = np.asarray(per_t)
+        print(f"k={k:4d}  " + "  ".join(f"t={float(t):g}: {v:.3f}" for t, v in zip(ts, table[i],
+                                                                             strict=True)))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for j, t in enumerate(ts):
+        ax.plot(dims, table[:, j], marker="o", label=f"t = {float(t):g}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("intrinsic dimension k (ambient D = 256)")
+    ax.set_ylabel("DSE (nats)")
+    ax.set_title(f"Diffusion spectral entropy, n = {n}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=120)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
