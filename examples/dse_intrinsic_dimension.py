@@ -6,6 +6,12 @@ Representations During Training Using Noise-Resilient Diffusion Spectral Entropy
 D = 256 dimensions by a random orthonormal map, for k = 1..D_max, and DSE evaluated for
 diffusion times t ∈ {1, 2, 3, 5} in one vmapped call over t (t is traced: no recompilation).
 
+The bandwidth is fixed (``--sigma``, default 0.3 in the cube's units), as in the paper: DSE
+then rises with k for every t and saturates at log n once points are isolated at scale σ.
+With the scale-adaptive ``sigma="median"`` rule the rise holds at t = 1 only — the median
+distance grows like √k and absorbs the effect at larger t (measured: n = 500, t = 2 gives
+0.97, 1.01, 0.87, 0.64, 0.43 nats for k = 1, 2, 4, 8, 16).
+
     python examples/dse_intrinsic_dimension.py [--quick] [--out dse_intrinsic_dimension.png]
 """
 
@@ -32,6 +38,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 500, fewer dimensions")
     parser.add_argument("--out", default="dse_intrinsic_dimension.png")
+    parser.add_argument("--sigma", type=float, default=0.3, help="fixed Gaussian bandwidth")
     args = parser.parse_args(argv)
     n = 500 if args.quick else 2000
     dims = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64, 128]
@@ -40,7 +47,7 @@ def main(argv=None) -> None:
     table = np.zeros((len(dims), ts.size))
     for i, k in enumerate(dims):  # one shape per k: a loop over datasets, not over samples
         z = embedded_cube(jax.random.fold_in(key, k), n, k, 256)
-        per_t = jax.vmap(lambda t, z=z: spectral.dse(z, t=t, sigma="median").value)(ts)
+        per_t = jax.vmap(lambda t, z=z: spectral.dse(z, t=t, sigma=args.sigma).value)(ts)
         table[i] = np.asarray(per_t)
         print(f"k={k:4d}  " + "  ".join(f"t={float(t):g}: {v:.3f}" for t, v in zip(ts, table[i],
                                                                              strict=True)))
@@ -55,7 +62,8 @@ def main(argv=None) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("intrinsic dimension k (ambient D = 256)")
     ax.set_ylabel("DSE (nats)")
-    ax.set_title(f"Diffusion spectral entropy, n = {n}")
+    ax.axhline(np.log(n), color="grey", lw=0.8, ls="--", label="log n")
+    ax.set_title(f"Diffusion spectral entropy, n = {n}, σ = {args.sigma:g}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
