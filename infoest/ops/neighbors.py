@@ -56,6 +56,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
+from infoest.ops._sorted_counts import SortedCounter
+
 __all__ = [
     "BACKENDS",
     "NORMS",
@@ -423,15 +425,35 @@ def _window_inside(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) ->
     return out
 
 
-def _tree_count_np(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
-    from scipy.spatial import cKDTree
+class _TreeCounter:
+    """Closed-ball counts (self included) in one subspace with a scipy ``cKDTree``."""
 
-    ok = thr >= 0
-    counts = np.zeros(data.shape[0], np.int64)
-    if ok.any():
-        tree = cKDTree(data)
-        counts[ok] = tree.query_ball_point(data[ok], thr[ok], p=p, return_length=True)
-    counts -= np.where(ok, _window_inside(data, thr, theiler, p), 0)
+    def __init__(self, data: np.ndarray, p: float):
+        from scipy.spatial import cKDTree
+
+        self.data, self.p, self.tree = data, p, cKDTree(data)
+
+    def count(self, thr: np.ndarray) -> np.ndarray:
+        ok = thr >= 0
+        counts = np.zeros(self.data.shape[0], np.int64)
+        if ok.any():
+            counts[ok] = self.tree.query_ball_point(self.data[ok], thr[ok], p=self.p,
+                                                    return_length=True, workers=-1)
+        return counts
+
+
+def _counter(data: np.ndarray, p: float):
+    """The fastest exact counter of a subspace: sorted coordinates for the max-norm in one
+    or two dimensions (:mod:`infoest.ops._sorted_counts`), a k-d tree otherwise."""
+    if p == np.inf and data.shape[1] <= 2:
+        return SortedCounter(data)
+    return _TreeCounter(data, p)
+
+
+def _strict_counts(counter, thr: np.ndarray, theiler: int) -> np.ndarray:
+    """Ball counts without the points of the Theiler window (self included in the window)."""
+    counts = counter.count(thr)
+    counts -= np.where(thr >= 0, _window_inside(counter.data, thr, theiler, counter.p), 0)
     return counts.astype(np.int32)
 
 
@@ -441,11 +463,50 @@ def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float):
 
     n = joint.shape[0]
     want = min(n, k + 2 * theiler + 1)
-    dist, idx = cKDTree(joint).query(joint, k=want, p=p)
+    dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=-1)
     dist, idx = dist.reshape(n, want), idx.reshape(n, want)
     keep = np.abs(idx - np.arange(n)[:, None]) > theiler
     order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # first k kept, in distance order
     return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
+class _Batch:
+    """The inputs of a (possibly vmapped) host callback, and subspaces shared across the batch.
+
+    The callbacks use ``vmap_method="expand_dims"``: an input that is not batched arrives with
+    size-1 batch axes. Each flat batch element ``s`` therefore knows which element of every
+    block it uses, and a subspace built only from unbatched blocks (e.g. the target history
+    of a transfer entropy under a vmap over source surrogates) is built once and reused for
+    the whole batch.
+    """
+
+    def __init__(self, blocks, p: float):
+        self.shape = np.broadcast_shapes(*(b.shape[:-2] for b in blocks))
+        self.size = math.prod(self.shape)
+        self.own = [
+            np.broadcast_to(np.arange(math.prod(b.shape[:-2])).reshape(b.shape[:-2]),
+                            self.shape).ravel()
+            for b in blocks
+        ]
+        self.blocks = [np.asarray(b, np.float64).reshape(-1, *b.shape[-2:]) for b in blocks]
+        self.p = p
+        self._last = {}
+
+    def data(self, group, s: int) -> np.ndarray:
+        return np.concatenate([self.blocks[b][self.own[b][s]] for b in group], axis=1)
+
+    def counter(self, group, s: int):
+        """The counter of subspace ``group`` for batch element ``s`` (rebuilt only when one
+        of its blocks differs from the previous element's)."""
+        key = tuple(self.own[b][s] for b in group)
+        last = self._last.get(group)
+        if last is None or last[0] != key:
+            last = self._last[group] = (key, _counter(self.data(group, s), self.p))
+        return last[1]
+
+    def reshape(self, per_element: list[np.ndarray]) -> np.ndarray:
+        out = np.stack(per_element)
+        return out.reshape(*self.shape, *out.shape[1:])
 
 
 def _tree_callback(*arrays, **options):
@@ -455,28 +516,27 @@ def _tree_callback(*arrays, **options):
 
 def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
     dtype = arrays[0].dtype
-    batch = arrays[0].shape[:-2]
     p = np.inf if norm == "max" else 2.0
-    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in arrays]
+    batch = _Batch(arrays, p)
+    everything = tuple(range(len(arrays)))
     radii, counts = [], []
-    for blocks in zip(*flat, strict=True):
-        dist, idx = _neighbors_np(np.concatenate(blocks, axis=1), k, theiler, p)
+    for s in range(batch.size):
+        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p)
         eps = dist[:, -1].astype(dtype)
         rad, cnt = [], []
         for g in groups:
-            sub = np.concatenate([blocks[b] for b in g], axis=1)
+            counter = batch.counter(g, s)
             if algorithm == 1:
                 thr = _threshold(eps, strict=True)
             else:
+                sub = counter.data
                 rad.append(_np_distance(sub[idx], sub[:, None, :], p).max(axis=1).astype(dtype))
                 thr = _threshold(rad[-1], strict=False)
-            cnt.append(_tree_count_np(sub, thr, theiler, p))
-        n = blocks[0].shape[0]
+            cnt.append(_strict_counts(counter, thr, theiler))
+        n = idx.shape[0]
         counts.append(np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32))
         radii.append(eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))))
-    radius = np.stack(radii).astype(dtype)
-    return (radius.reshape(*batch, *radius.shape[1:]),
-            np.stack(counts).reshape(*batch, *counts[0].shape))
+    return batch.reshape(radii).astype(dtype), batch.reshape(counts)
 
 
 def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
@@ -486,7 +546,7 @@ def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
     shapes = (jax.ShapeDtypeStruct(rshape, dtype), jax.ShapeDtypeStruct((n, m), jnp.int32))
     fn = partial(_tree_callback, k=k, groups=groups, algorithm=algorithm, norm=norm,
                  theiler=theiler)
-    return jax.pure_callback(fn, shapes, *blocks, vmap_method="broadcast_all")
+    return jax.pure_callback(fn, shapes, *blocks, vmap_method="expand_dims")
 
 
 def _tree_count_callback(*arrays, **options):
@@ -497,17 +557,16 @@ def _tree_count_callback(*arrays, **options):
 def _tree_count_callback_impl(*arrays, strict, norm, theiler):
     *blocks, radius = arrays
     p = np.inf if norm == "max" else 2.0
-    batch = radius.shape[:-1]
-    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in blocks]
-    rads = np.asarray(radius).reshape(-1, radius.shape[-1])
-    out = [
-        _tree_count_np(np.concatenate(bs, axis=1), _threshold(r, strict), theiler, p)
-        for *bs, r in zip(*flat, rads, strict=True)
-    ]
-    return np.stack(out).reshape(*batch, -1)
+    batch = _Batch([*blocks, radius[..., None]], p)
+    everything = tuple(range(len(blocks)))
+    out = []
+    for s in range(batch.size):
+        r = batch.blocks[-1][batch.own[-1][s]][:, 0].astype(radius.dtype)
+        out.append(_strict_counts(batch.counter(everything, s), _threshold(r, strict), theiler))
+    return batch.reshape(out)
 
 
 def _tree_count(blocks, radius, strict, norm, theiler):
     fn = partial(_tree_count_callback, strict=strict, norm=norm, theiler=theiler)
     shape = jax.ShapeDtypeStruct(radius.shape, jnp.int32)
-    return jax.pure_callback(fn, shape, *blocks, radius, vmap_method="broadcast_all")
+    return jax.pure_callback(fn, shape, *blocks, radius, vmap_method="expand_dims")

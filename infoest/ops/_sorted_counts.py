@@ -1,0 +1,142 @@
+"""Exact max-norm ball counts in 1-D and 2-D subspaces from sorted coordinates (host numpy).
+
+The host part of the tree backend of :mod:`infoest.ops.neighbors`. For per-point thresholds
+t_i (float64) it counts
+
+    c_i = #{j : max_c fl(|v_jc − v_ic|) ≤ t_i}        (self included),
+
+the same predicate as scipy's ``cKDTree`` with ``p=inf`` (rounded float64 differences), so
+the counts are identical to a tree's ``query_ball_point(..., return_length=True)``.
+
+Because a rounded difference fl(v − x) is non-decreasing in v, the j satisfying
+fl(|v_jc − v_ic|) ≤ t_i occupy one interval [lo_i, hi_i) of the coordinate's sorted order; a
+``searchsorted`` on x ± t finds it up to rounding and a short exact fix-up finishes it.
+
+- 1-D: c_i = hi_i − lo_i, O(n log n) for all points.
+- 2-D: c_i counts the points whose rank along a lies in [lo_a, hi_a) and whose rank along b
+  lies in [lo_b, hi_b), an orthogonal range count on the n × n rank grid. Ranks are grouped
+  into buckets of s ≈ (n/4)^(1/3); a cumulative table of points per (a-bucket, b-bucket)
+  (a 2-D prefix sum, "summed-area table") counts the buckets lying wholly inside both ranges,
+  and the fewer than 2s positions at each range's ends are checked one by one: O(n s)
+  time after an O(n log n + (n/s)²) build, independent of how many points the balls hold,
+  where a tree pays for every point inside every ball.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SortedCounter"]
+
+
+def _intervals(v: np.ndarray, x: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions [lo, hi) in ascending ``v`` of the values with fl(|v − x_i|) ≤ thr_i.
+
+    Requires thr ≥ 0. The guesses from x ± thr can be off by values within rounding of the
+    boundary; each fix-up step moves a bound past a whole run of equal values.
+    """
+    n = v.shape[0]
+    hi = np.searchsorted(v, x + thr, side="right")
+    lo = np.searchsorted(v, x - thr, side="left")
+    while True:  # hi: first position with fl(v − x) > thr
+        up = np.flatnonzero(hi < n)
+        up = up[v[hi[up]] - x[up] <= thr[up]]
+        hi[up] = np.searchsorted(v, v[hi[up]], side="right")
+        down = np.flatnonzero(hi > 0)
+        down = down[v[hi[down] - 1] - x[down] > thr[down]]
+        hi[down] = np.searchsorted(v, v[hi[down] - 1], side="left")
+        if not (up.size or down.size):
+            break
+    while True:  # lo: first position with fl(x − v) ≤ thr
+        down = np.flatnonzero(lo > 0)
+        down = down[x[down] - v[lo[down] - 1] <= thr[down]]
+        lo[down] = np.searchsorted(v, v[lo[down] - 1], side="left")
+        up = np.flatnonzero(lo < n)
+        up = up[x[up] - v[lo[up]] > thr[up]]
+        lo[up] = np.searchsorted(v, v[lo[up]], side="right")
+        if not (up.size or down.size):
+            break
+    return lo, hi
+
+
+class SortedCounter:
+    """Max-norm ball counts of the points of an ``(n, 1)`` or ``(n, 2)`` float64 array.
+
+    Built once (sorting, and for 2-D a table of bucket counts), then :meth:`count` answers any
+    thresholds; reused across surrogates whose subspace does not change.
+    """
+
+    p = np.inf  # the norm, as scipy's Minkowski p
+
+    def __init__(self, data: np.ndarray):
+        n, d = data.shape
+        if d not in (1, 2):
+            raise ValueError(f"SortedCounter handles 1 or 2 coordinates, got {d}")
+        self.data = data
+        order = [np.argsort(data[:, c], kind="stable") for c in range(d)]
+        self.sorted = [data[o, c] for c, o in enumerate(order)]
+        if d == 2:
+            rank = []
+            for o in order:
+                r = np.empty(n, np.int64)
+                r[o] = np.arange(n)
+                rank.append(r)
+            s = self.size = bucket_size(n)
+            g = -(-n // s)
+            hist = np.bincount(rank[0] // s * g + rank[1] // s, minlength=g * g)
+            self.table = np.zeros((g + 1, g + 1), np.int32)
+            self.table[1:, 1:] = hist.reshape(g, g).cumsum(0, np.int32).cumsum(1, np.int32)
+            self.b_rank_at_a = rank[1][order[0]]  # b-rank of the point at each a-position
+            self.a_bucket_at_b = rank[0][order[1]] // s
+
+    def count(self, thr: np.ndarray) -> np.ndarray:
+        """c_i = #{j : max-norm distance ≤ thr_i} (self included); 0 where thr_i < 0."""
+        ok = thr >= 0
+        t = np.where(ok, thr, 0.0)
+        ranges = [_intervals(v, self.data[:, c], t) for c, v in enumerate(self.sorted)]
+        if len(ranges) == 1:
+            lo, hi = ranges[0]
+            out = hi - lo
+        else:
+            (lo_a, hi_a), (lo_b, hi_b) = ranges
+            step = max(1, (1 << 18) // self.size)  # queries per chunk: bounded memory
+            out = np.concatenate([
+                self._rectangles(lo_a[i:i + step], hi_a[i:i + step], lo_b[i:i + step],
+                                 hi_b[i:i + step])
+                for i in range(0, lo_a.shape[0], step)
+            ])
+        return np.where(ok, out, 0)
+
+    def _rectangles(self, lo_a, hi_a, lo_b, hi_b):
+        """#{j : a-rank(j) ∈ [lo_a, hi_a), b-rank(j) ∈ [lo_b, hi_b)} per query.
+
+        Buckets of s consecutive ranks: the buckets fully inside both ranges come from the
+        cumulative table; the < 2s positions of each range outside its full buckets are
+        checked one by one.
+        """
+        s, table = self.size, self.table
+        a1 = -(-lo_a // s)
+        a2 = np.maximum(a1, hi_a // s)
+        b1 = -(-lo_b // s)
+        b2 = np.maximum(b1, hi_b // s)
+        out = (table[a2, b2] - table[a1, b2] - table[a2, b1] + table[a1, b1]).astype(np.int64)
+        offsets = np.arange(s)
+        col = lambda v: v[:, None]
+        for start, stop in ((lo_a, np.minimum(a1 * s, hi_a)), (a2 * s, hi_a)):
+            pos = col(start) + offsets
+            rank = self.b_rank_at_a[np.minimum(pos, self.b_rank_at_a.shape[0] - 1)]
+            inside = (pos < col(stop)) & (rank >= col(lo_b)) & (rank < col(hi_b))
+            out += inside.sum(1)
+        for start, stop in ((lo_b, np.minimum(b1 * s, hi_b)), (b2 * s, hi_b)):
+            pos = col(start) + offsets
+            bucket = self.a_bucket_at_b[np.minimum(pos, self.a_bucket_at_b.shape[0] - 1)]
+            inside = (pos < col(stop)) & (bucket >= col(a1)) & (bucket < col(a2))
+            out += inside.sum(1)
+        return out
+
+
+def bucket_size(n: int) -> int:
+    """Ranks per bucket s for n points: balances the (n/s)² table against the ~4s checks per
+    query; s ≈ 1.2 n^(1/3) was fastest at n = 2 000, 10 000 and 100 000 (TE counts, CPU time),
+    and the table is capped at 2048² entries."""
+    return max(8, round(1.2 * n ** (1 / 3)), -(-n // 2048))
