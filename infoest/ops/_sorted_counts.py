@@ -59,61 +59,49 @@ def _intervals(v: np.ndarray, x: np.ndarray, thr: np.ndarray) -> tuple[np.ndarra
     return lo, hi
 
 
-class SortedCounter:
-    """Max-norm ball counts of the points of an ``(n, 1)`` or ``(n, 2)`` float64 array.
+class SortedAxis:
+    """One coordinate of n points, sorted: its ball intervals for any thresholds."""
 
-    Built once (sorting, and for 2-D a table of bucket counts), then :meth:`count` answers any
-    thresholds; reused across surrogates whose subspace does not change.
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self.order = np.argsort(values, kind="stable")
+        self.sorted = values[self.order]
+        self.rank = np.empty(values.shape[0], np.int64)
+        self.rank[self.order] = np.arange(values.shape[0])
+
+    def interval(self, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted positions [lo_i, hi_i) of the points within thr_i ≥ 0 of point i."""
+        return _intervals(self.sorted, self.values, thr)
+
+
+class RankTable:
+    """Counts of points in rectangles of ranks along two axes (see the module docstring).
+
+    ``size`` is the bucket size s: O((n/s)²) to build, about 4s checks per query.
     """
 
-    p = np.inf  # the norm, as scipy's Minkowski p
+    def __init__(self, a: SortedAxis, b: SortedAxis, size: int):
+        n = a.values.shape[0]
+        s = self.size = size
+        g = -(-n // s)
+        hist = np.bincount(a.rank // s * g + b.rank // s, minlength=g * g)
+        self.table = np.zeros((g + 1, g + 1), np.int32)
+        self.table[1:, 1:] = hist.reshape(g, g).cumsum(0, np.int32).cumsum(1, np.int32)
+        self.b_rank_at_a = b.rank[a.order]  # b-rank of the point at each a-position
+        self.a_bucket_at_b = a.rank[b.order] // s
 
-    def __init__(self, data: np.ndarray):
-        n, d = data.shape
-        if d not in (1, 2):
-            raise ValueError(f"SortedCounter handles 1 or 2 coordinates, got {d}")
-        self.data = data
-        order = [np.argsort(data[:, c], kind="stable") for c in range(d)]
-        self.sorted = [data[o, c] for c, o in enumerate(order)]
-        if d == 2:
-            rank = []
-            for o in order:
-                r = np.empty(n, np.int64)
-                r[o] = np.arange(n)
-                rank.append(r)
-            s = self.size = bucket_size(n)
-            g = -(-n // s)
-            hist = np.bincount(rank[0] // s * g + rank[1] // s, minlength=g * g)
-            self.table = np.zeros((g + 1, g + 1), np.int32)
-            self.table[1:, 1:] = hist.reshape(g, g).cumsum(0, np.int32).cumsum(1, np.int32)
-            self.b_rank_at_a = rank[1][order[0]]  # b-rank of the point at each a-position
-            self.a_bucket_at_b = rank[0][order[1]] // s
-
-    def count(self, thr: np.ndarray) -> np.ndarray:
-        """c_i = #{j : max-norm distance ≤ thr_i} (self included); 0 where thr_i < 0."""
-        ok = thr >= 0
-        t = np.where(ok, thr, 0.0)
-        ranges = [_intervals(v, self.data[:, c], t) for c, v in enumerate(self.sorted)]
-        if len(ranges) == 1:
-            lo, hi = ranges[0]
-            out = hi - lo
-        else:
-            (lo_a, hi_a), (lo_b, hi_b) = ranges
-            step = max(1, (1 << 18) // self.size)  # queries per chunk: bounded memory
-            out = np.concatenate([
-                self._rectangles(lo_a[i:i + step], hi_a[i:i + step], lo_b[i:i + step],
-                                 hi_b[i:i + step])
-                for i in range(0, lo_a.shape[0], step)
-            ])
-        return np.where(ok, out, 0)
+    def count(self, lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
+        """#{j : a-rank(j) ∈ [lo_a, hi_a), b-rank(j) ∈ [lo_b, hi_b)} per query."""
+        step = max(1, (1 << 18) // self.size)  # queries per chunk: bounded memory
+        return np.concatenate([
+            self._rectangles(lo_a[i:i + step], hi_a[i:i + step], lo_b[i:i + step],
+                             hi_b[i:i + step])
+            for i in range(0, lo_a.shape[0], step)
+        ])
 
     def _rectangles(self, lo_a, hi_a, lo_b, hi_b):
-        """#{j : a-rank(j) ∈ [lo_a, hi_a), b-rank(j) ∈ [lo_b, hi_b)} per query.
-
-        Buckets of s consecutive ranks: the buckets fully inside both ranges come from the
-        cumulative table; the < 2s positions of each range outside its full buckets are
-        checked one by one.
-        """
+        """The buckets fully inside both ranges come from the cumulative table; the < 2s
+        positions of each range outside its full buckets are checked one by one."""
         s, table = self.size, self.table
         a1 = -(-lo_a // s)
         a2 = np.maximum(a1, hi_a // s)
@@ -135,8 +123,52 @@ class SortedCounter:
         return out
 
 
-def bucket_size(n: int) -> int:
-    """Ranks per bucket s for n points: balances the (n/s)² table against the ~4s checks per
-    query; s ≈ 1.2 n^(1/3) was fastest at n = 2 000, 10 000 and 100 000 (TE counts, CPU time),
-    and the table is capped at 2048² entries."""
-    return max(8, round(1.2 * n ** (1 / 3)), -(-n // 2048))
+class SortedCounter:
+    """Max-norm ball counts of the points of an ``(n, 1)`` or ``(n, 2)`` float64 array.
+
+    Built from sorted axes (and for 2-D a :class:`RankTable`), given or made here, so that
+    axes and tables of data that do not change (e.g. across surrogates) are built once.
+    ``queries``: how many threshold sets the table will answer (a larger count builds a
+    finer, costlier table that answers faster).
+    """
+
+    p = np.inf  # the norm, as scipy's Minkowski p
+
+    def __init__(self, data: np.ndarray, axes=None, table=None, queries: int = 1):
+        n, d = data.shape
+        if d not in (1, 2):
+            raise ValueError(f"SortedCounter handles 1 or 2 coordinates, got {d}")
+        self.data = data
+        self.axes = [SortedAxis(data[:, c]) for c in range(d)] if axes is None else axes
+        if d == 2 and table is None:
+            table = RankTable(*self.axes, bucket_size(n, queries))
+        self.table = table
+
+    def count(self, thr: np.ndarray, memo: dict | None = None) -> np.ndarray:
+        """c_i = #{j : max-norm distance ≤ thr_i} (self included); 0 where thr_i < 0.
+
+        ``memo``: a dict shared by counters queried with the same ``thr``, so an axis common
+        to several subspaces computes its intervals once.
+        """
+        ok = thr >= 0
+        t = np.where(ok, thr, 0.0)
+        memo = {} if memo is None else memo
+        ranges = []
+        for ax in self.axes:
+            if id(ax) not in memo:
+                memo[id(ax)] = ax.interval(t)
+            ranges.append(memo[id(ax)])
+        if len(ranges) == 1:
+            lo, hi = ranges[0]
+            out = hi - lo
+        else:
+            out = self.table.count(*ranges[0], *ranges[1])
+        return np.where(ok, out, 0)
+
+
+def bucket_size(n: int, queries: int = 1) -> int:
+    """Ranks per bucket s for n points and a table answering ``queries`` threshold sets:
+    balances the (n/s)² build against ~4s checks per query point; s ≈ 1.2 (n/queries)^(1/3)
+    was fastest for one query at n = 2 000, 10 000 and 100 000 (TE counts, CPU time). At
+    least 8, and the table is capped at 2048² entries."""
+    return max(8, round(1.2 * (n / queries) ** (1 / 3)), -(-n // 2048))

@@ -47,8 +47,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import math
+import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import jax
@@ -56,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from infoest.ops._sorted_counts import SortedCounter
+from infoest.ops._sorted_counts import SortedAxis, SortedCounter
 
 __all__ = [
     "BACKENDS",
@@ -428,59 +430,56 @@ def _window_inside(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) ->
 class _TreeCounter:
     """Closed-ball counts (self included) in one subspace with a scipy ``cKDTree``."""
 
-    def __init__(self, data: np.ndarray, p: float):
+    def __init__(self, data: np.ndarray, p: float, workers: int):
         from scipy.spatial import cKDTree
 
-        self.data, self.p, self.tree = data, p, cKDTree(data)
+        self.data, self.p, self.workers, self.tree = data, p, workers, cKDTree(data)
 
-    def count(self, thr: np.ndarray) -> np.ndarray:
+    def count(self, thr: np.ndarray, memo=None) -> np.ndarray:
         ok = thr >= 0
         counts = np.zeros(self.data.shape[0], np.int64)
         if ok.any():
             counts[ok] = self.tree.query_ball_point(self.data[ok], thr[ok], p=self.p,
-                                                    return_length=True, workers=-1)
+                                                    return_length=True, workers=self.workers)
         return counts
 
 
-def _counter(data: np.ndarray, p: float):
-    """The fastest exact counter of a subspace: sorted coordinates for the max-norm in one
-    or two dimensions (:mod:`infoest.ops._sorted_counts`), a k-d tree otherwise."""
-    if p == np.inf and data.shape[1] <= 2:
-        return SortedCounter(data)
-    return _TreeCounter(data, p)
-
-
-def _strict_counts(counter, thr: np.ndarray, theiler: int) -> np.ndarray:
+def _strict_counts(counter, thr: np.ndarray, theiler: int, memo=None) -> np.ndarray:
     """Ball counts without the points of the Theiler window (self included in the window)."""
-    counts = counter.count(thr)
+    counts = counter.count(thr, memo)
     counts -= np.where(thr >= 0, _window_inside(counter.data, thr, theiler, counter.p), 0)
     return counts.astype(np.int32)
 
 
-def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float):
+def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: int):
     """k nearest non-window neighbours: (n, k) float64 distances and indices."""
     from scipy.spatial import cKDTree
 
     n = joint.shape[0]
     want = min(n, k + 2 * theiler + 1)
-    dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=-1)
+    dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=workers)
     dist, idx = dist.reshape(n, want), idx.reshape(n, want)
     keep = np.abs(idx - np.arange(n)[:, None]) > theiler
     order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # first k kept, in distance order
     return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
 
 
+#: host threads for a batch of callback elements (e.g. the surrogates of a TE test).
+_THREADS = os.cpu_count() or 1
+
+
 class _Batch:
     """The inputs of a (possibly vmapped) host callback, and subspaces shared across the batch.
 
     The callbacks use ``vmap_method="expand_dims"``: an input that is not batched arrives with
-    size-1 batch axes. Each flat batch element ``s`` therefore knows which element of every
-    block it uses, and a subspace built only from unbatched blocks (e.g. the target history
-    of a transfer entropy under a vmap over source surrogates) is built once and reused for
-    the whole batch.
+    size-1 batch axes. A subspace made only of unbatched blocks (e.g. the target history of a
+    transfer entropy under a vmap over source surrogates) is therefore built once, before the
+    loop, and reused by every batch element. The elements are independent and run on
+    ``_THREADS`` host threads (scipy and numpy release the GIL); a single element instead lets
+    scipy's queries use every core (``workers=-1``).
     """
 
-    def __init__(self, blocks, p: float):
+    def __init__(self, blocks, groups, p: float):
         self.shape = np.broadcast_shapes(*(b.shape[:-2] for b in blocks))
         self.size = math.prod(self.shape)
         self.own = [
@@ -490,19 +489,57 @@ class _Batch:
         ]
         self.blocks = [np.asarray(b, np.float64).reshape(-1, *b.shape[-2:]) for b in blocks]
         self.p = p
-        self._last = {}
+        self.threads = min(_THREADS, self.size)
+        self.workers = -1 if self.threads == 1 else 1  # scipy threads per query
+        unbatched = [b.shape[:-2] == (1,) * (b.ndim - 2) for b in blocks]
+        # subspaces counted on sorted axes (max-norm, at most two coordinates), their axes
+        self.axes_of = {g: [(b, c) for b in g for c in range(blocks[b].shape[-1])]
+                        for g in groups}
+        self.axes_of = {g: a for g, a in self.axes_of.items() if p == np.inf and len(a) <= 2}
+        self.shared_axes = {bc: SortedAxis(self.blocks[bc[0]][0][:, bc[1]])
+                            for g, axes in self.axes_of.items() for bc in axes
+                            if unbatched[bc[0]]}
+        self.shared = {}
+        for g in groups:
+            if not all(unbatched[b] for b in g):
+                continue
+            data = self.data(g, 0)
+            if g not in self.axes_of:
+                self.shared[g] = _TreeCounter(data, p, self.workers)
+            else:
+                axes = [self.shared_axes[bc] for bc in self.axes_of[g]]
+                self.shared[g] = SortedCounter(data, axes, queries=self.size)
 
     def data(self, group, s: int) -> np.ndarray:
         return np.concatenate([self.blocks[b][self.own[b][s]] for b in group], axis=1)
 
-    def counter(self, group, s: int):
-        """The counter of subspace ``group`` for batch element ``s`` (rebuilt only when one
-        of its blocks differs from the previous element's)."""
-        key = tuple(self.own[b][s] for b in group)
-        last = self._last.get(group)
-        if last is None or last[0] != key:
-            last = self._last[group] = (key, _counter(self.data(group, s), self.p))
-        return last[1]
+    def counter(self, group, s: int, axes: dict):
+        """The counter of subspace ``group`` for batch element ``s``; ``axes`` holds the
+        element's own sorted axes (built on first use)."""
+        shared = self.shared.get(group)
+        if shared is not None:
+            return shared
+        data = self.data(group, s)
+        if group not in self.axes_of:
+            return _TreeCounter(data, self.p, self.workers)
+        mine = []
+        for bc in self.axes_of[group]:
+            if bc not in self.shared_axes and bc not in axes:
+                axes[bc] = SortedAxis(self.blocks[bc[0]][self.own[bc[0]][s]][:, bc[1]])
+            mine.append(self.shared_axes.get(bc) or axes[bc])
+        return SortedCounter(data, mine)
+
+    def map(self, fn) -> list:
+        """``[fn(s) for s in range(size)]``, on host threads when there are several."""
+        if self.threads == 1:
+            return [fn(s) for s in range(self.size)]
+
+        def run(s):
+            with _default_float_env():  # the floating-point environment is per thread
+                return fn(s)
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(run, range(self.size)))
 
     def reshape(self, per_element: list[np.ndarray]) -> np.ndarray:
         out = np.stack(per_element)
@@ -517,26 +554,29 @@ def _tree_callback(*arrays, **options):
 def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
     dtype = arrays[0].dtype
     p = np.inf if norm == "max" else 2.0
-    batch = _Batch(arrays, p)
+    batch = _Batch(arrays, groups, p)
     everything = tuple(range(len(arrays)))
-    radii, counts = [], []
-    for s in range(batch.size):
-        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p)
+
+    def one(s):
+        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p, batch.workers)
         eps = dist[:, -1].astype(dtype)
+        axes, memo = {}, {}  # this element's sorted axes; intervals for the common threshold
+        thr = _threshold(eps, strict=True)
         rad, cnt = [], []
         for g in groups:
-            counter = batch.counter(g, s)
+            counter = batch.counter(g, s, axes)
             if algorithm == 1:
-                thr = _threshold(eps, strict=True)
+                cnt.append(_strict_counts(counter, thr, theiler, memo))
             else:
                 sub = counter.data
                 rad.append(_np_distance(sub[idx], sub[:, None, :], p).max(axis=1).astype(dtype))
-                thr = _threshold(rad[-1], strict=False)
-            cnt.append(_strict_counts(counter, thr, theiler))
+                cnt.append(_strict_counts(counter, _threshold(rad[-1], strict=False), theiler))
         n = idx.shape[0]
-        counts.append(np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32))
-        radii.append(eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))))
-    return batch.reshape(radii).astype(dtype), batch.reshape(counts)
+        counts = np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32)
+        return eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))), counts
+
+    radii, counts = zip(*batch.map(one), strict=True)
+    return batch.reshape(list(radii)).astype(dtype), batch.reshape(list(counts))
 
 
 def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
@@ -557,13 +597,15 @@ def _tree_count_callback(*arrays, **options):
 def _tree_count_callback_impl(*arrays, strict, norm, theiler):
     *blocks, radius = arrays
     p = np.inf if norm == "max" else 2.0
-    batch = _Batch([*blocks, radius[..., None]], p)
     everything = tuple(range(len(blocks)))
-    out = []
-    for s in range(batch.size):
+    batch = _Batch([*blocks, radius[..., None]], [everything], p)
+
+    def one(s):
         r = batch.blocks[-1][batch.own[-1][s]][:, 0].astype(radius.dtype)
-        out.append(_strict_counts(batch.counter(everything, s), _threshold(r, strict), theiler))
-    return batch.reshape(out)
+        counter = batch.counter(everything, s, {})
+        return _strict_counts(counter, _threshold(r, strict), theiler)
+
+    return batch.reshape(batch.map(one))
 
 
 def _tree_count(blocks, radius, strict, norm, theiler):
