@@ -31,12 +31,17 @@ be chosen differently:
   chunks, the k chunks with the smallest minima are gathered (they provably contain the k
   smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
   fastest CPU path in more than a few dimensions.
-- ``"tree"``: scipy's ``cKDTree`` through :func:`jax.pure_callback` (works under ``jit``
-  and ``vmap``; a vmapped call loops over the batch on the host; under ``vmap`` the brute
-  force instead processes the whole batch per row block, multiplying its memory by the
-  batch size): about O(n log n) in low
-  dimension, degrading towards O(n²) as the dimension grows; counts cost grows with the
-  number of points inside each ball. Max-norm, or a single Euclidean block.
+- ``"tree"``: host code through :func:`jax.pure_callback` (works under ``jit`` and
+  ``vmap``): the joint k-NN search with scipy's ``cKDTree`` (``workers=-1``), the counts of
+  max-norm subspaces of one or two coordinates exactly from sorted coordinates
+  (:mod:`infoest.ops._sorted_counts`: O(n log n) in 1-D, O(n^(4/3)) in 2-D, whatever the
+  number of points inside the balls), other subspaces with ``cKDTree.query_ball_point``.
+  About O(n log n) in low dimension, degrading towards O(n²) as the dimension grows. Max-norm,
+  or a single Euclidean block. A vmapped call (``vmap_method="expand_dims"``) loops over the
+  batch on host threads and builds the sorted axes, tables and trees of unbatched blocks
+  once for the whole batch: a surrogate test that permutes the source rebuilds only the
+  subspaces containing the source. (Under ``vmap`` the brute force instead processes the
+  whole batch per row block, multiplying its memory by the batch size.)
 - ``"auto"``: the tree on a CPU platform when the joint dimension is at most
   :data:`TREE_MAX_DIM` (and the norm allows it), brute force otherwise.
 """
@@ -72,10 +77,12 @@ __all__ = [
 
 BACKENDS = ("auto", "brute", "tree")
 NORMS = ("max", "euclidean")
-#: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI,
-#: n = 50 000, brute vs tree): 2-D 5.6 vs 0.6, 3-D 6.4 vs 1.2, 4-D 9.7 vs 2.8; at n = 10 000
-#: 4-D is even (0.36 vs 0.36) and from 5-D on brute force wins
-#: (``python benchmarks/bench_ksg.py --backends``).
+#: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI
+#: k = 4, n = 10 000, brute vs tree, sorted-coordinate counts): 1+1 0.28 vs 0.04, 2+1 0.35
+#: vs 0.08, 2+2 0.54 vs 0.13, 3+2 0.59 vs 0.52, 3+3 0.61 vs 1.05; at n = 2 000 all are
+#: within 0.1 s (``compare_backends`` of ``benchmarks/bench_ksg.py``). KSG transfer entropy
+#: with one-step histories (3-D joint space) at T = 10 000: brute ≈ 4x slower than the tree
+#: (``benchmarks/bench_te.py``).
 TREE_MAX_DIM = 4
 #: elements of one (rows × n) distance block in the brute-force backend.
 _BLOCK_ELEMENTS = 1 << 17
