@@ -71,7 +71,11 @@ class SortedAxis:
 
     def interval(self, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sorted positions [lo_i, hi_i) of the points within thr_i ≥ 0 of point i."""
-        return _intervals(self.sorted, self.values, thr)
+        # queried in sorted order (nearly sorted search keys: cache-friendly), then scattered
+        lo_sorted, hi_sorted = _intervals(self.sorted, self.sorted, thr[self.order])
+        lo, hi = np.empty_like(lo_sorted), np.empty_like(hi_sorted)
+        lo[self.order], hi[self.order] = lo_sorted, hi_sorted
+        return lo, hi
 
 
 class RankTable:
@@ -84,11 +88,17 @@ class RankTable:
         n = a.values.shape[0]
         s = self.size = size
         g = -(-n // s)
-        hist = np.bincount(a.rank // s * g + b.rank // s, minlength=g * g)
-        self.table = np.zeros((g + 1, g + 1), np.int32)
-        self.table[1:, 1:] = hist.reshape(g, g).cumsum(0, np.int32).cumsum(1, np.int32)
-        self.b_rank_at_a = b.rank[a.order]  # b-rank of the point at each a-position
-        self.a_bucket_at_b = a.rank[b.order] // s
+        self.table = np.zeros((g + 1, g + 1), np.int64)
+        inner = self.table[1:, 1:]
+        inner[...] = np.bincount(a.rank // s * g + b.rank // s, minlength=g * g).reshape(g, g)
+        np.cumsum(inner, 0, out=inner)
+        np.cumsum(inner, 1, out=inner)
+        # per position: the other axis' rank (bucket), padded with 2s entries of −1 that no
+        # range contains, so a strip may run past the end without clipping
+        pad = np.full(2 * s, -1, np.int64)
+        window = lambda v: np.lib.stride_tricks.sliding_window_view(v, s)  # row p: [p, p + s)
+        self.b_rank_at_a = window(np.concatenate([b.rank[a.order], pad]))
+        self.a_bucket_at_b = window(np.concatenate([a.rank[b.order] // s, pad]))
 
     def count(self, lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
         """#{j : a-rank(j) ∈ [lo_a, hi_a), b-rank(j) ∈ [lo_b, hi_b)} per query."""
@@ -107,19 +117,19 @@ class RankTable:
         a2 = np.maximum(a1, hi_a // s)
         b1 = -(-lo_b // s)
         b2 = np.maximum(b1, hi_b // s)
-        out = (table[a2, b2] - table[a1, b2] - table[a2, b1] + table[a1, b1]).astype(np.int64)
-        offsets = np.arange(s)
+        out = table[a2, b2] - table[a1, b2] - table[a2, b1] + table[a1, b1]
+        offsets = np.arange(s)[None, :]
         col = lambda v: v[:, None]
-        for start, stop in ((lo_a, np.minimum(a1 * s, hi_a)), (a2 * s, hi_a)):
-            pos = col(start) + offsets
-            rank = self.b_rank_at_a[np.minimum(pos, self.b_rank_at_a.shape[0] - 1)]
-            inside = (pos < col(stop)) & (rank >= col(lo_b)) & (rank < col(hi_b))
-            out += inside.sum(1)
-        for start, stop in ((lo_b, np.minimum(b1 * s, hi_b)), (b2 * s, hi_b)):
-            pos = col(start) + offsets
-            bucket = self.a_bucket_at_b[np.minimum(pos, self.a_bucket_at_b.shape[0] - 1)]
-            inside = (pos < col(stop)) & (bucket >= col(a1)) & (bucket < col(a2))
-            out += inside.sum(1)
+        # value ∈ [low, high)  ⇔  (value − low) < (high − low) as unsigned integers
+        for values, low, high, strips in (
+            (self.b_rank_at_a, lo_b, hi_b, ((lo_a, np.minimum(a1 * s, hi_a)), (a2 * s, hi_a))),
+            (self.a_bucket_at_b, a1, a2, ((lo_b, np.minimum(b1 * s, hi_b)), (b2 * s, hi_b))),
+        ):
+            width = col(high - low).view(np.uint64)
+            for start, stop in strips:
+                shifted = values[start] - col(low)  # a gather of contiguous rows
+                inside = (shifted.view(np.uint64) < width) & (offsets < col(stop - start))
+                out += np.count_nonzero(inside, axis=1)
         return out
 
 

@@ -427,8 +427,10 @@ def _np_distance(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
 def _window_inside(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
     """Per point, how many j with |i − j| ≤ theiler (self included) lie in the closed ball."""
     n = data.shape[0]
-    out = np.zeros(n, np.int64)
+    out = (thr >= 0).astype(np.int64)  # i itself, at distance 0
     for off in range(-theiler, theiler + 1):
+        if off == 0:
+            continue
         i = np.arange(max(0, -off), min(n, n - off))
         out[i] += _np_distance(data[i + off], data[i], p) <= thr[i]
     return out
@@ -458,12 +460,19 @@ def _strict_counts(counter, thr: np.ndarray, theiler: int, memo=None) -> np.ndar
     return counts.astype(np.int32)
 
 
-def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: int):
-    """k nearest non-window neighbours: (n, k) float64 distances and indices."""
+def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: int,
+                  with_indices: bool = True):
+    """k nearest non-window neighbours: (n, k) float64 distances and indices (without
+    indices, possibly only the k-th distance as an (n, 1) array and ``None``)."""
     from scipy.spatial import cKDTree
 
     n = joint.shape[0]
     want = min(n, k + 2 * theiler + 1)
+    if theiler == 0 and not with_indices:
+        # the (k+1)-th smallest distance counting i itself (distance 0, the minimum) is the
+        # k-th without it, whichever of several zero-distance points the tree lists first
+        dist, _ = cKDTree(joint).query(joint, k=[k + 1], p=p, workers=workers)
+        return dist.reshape(n, 1), None
     dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=workers)
     dist, idx = dist.reshape(n, want), idx.reshape(n, want)
     keep = np.abs(idx - np.arange(n)[:, None]) > theiler
@@ -565,7 +574,8 @@ def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
     everything = tuple(range(len(arrays)))
 
     def one(s):
-        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p, batch.workers)
+        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p, batch.workers,
+                                  with_indices=algorithm == 2)
         eps = dist[:, -1].astype(dtype)
         axes, memo = {}, {}  # this element's sorted axes; intervals for the common threshold
         thr = _threshold(eps, strict=True)
@@ -578,7 +588,7 @@ def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
                 sub = counter.data
                 rad.append(_np_distance(sub[idx], sub[:, None, :], p).max(axis=1).astype(dtype))
                 cnt.append(_strict_counts(counter, _threshold(rad[-1], strict=False), theiler))
-        n = idx.shape[0]
+        n = dist.shape[0]
         counts = np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32)
         return eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))), counts
 
