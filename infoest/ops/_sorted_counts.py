@@ -95,10 +95,11 @@ class RankTable:
         np.cumsum(inner, 1, out=inner)
         # per position: the other axis' rank (bucket), padded with 2s entries of −1 that no
         # range contains, so a strip may run past the end without clipping
-        pad = np.full(2 * s, -1, np.int64)
+        pad = np.full(2 * s, -1, np.int32)
         window = lambda v: np.lib.stride_tricks.sliding_window_view(v, s)  # row p: [p, p + s)
-        self.b_rank_at_a = window(np.concatenate([b.rank[a.order], pad]))
-        self.a_bucket_at_b = window(np.concatenate([a.rank[b.order] // s, pad]))
+        self.b_rank_at_a = window(np.concatenate([b.rank[a.order].astype(np.int32), pad]))
+        self.a_bucket_at_b = window(np.concatenate([(a.rank[b.order] // s).astype(np.int32),
+                                                   pad]))
 
     def count(self, lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
         """#{j : a-rank(j) ∈ [lo_a, hi_a), b-rank(j) ∈ [lo_b, hi_b)} per query."""
@@ -118,18 +119,19 @@ class RankTable:
         b1 = -(-lo_b // s)
         b2 = np.maximum(b1, hi_b // s)
         out = table[a2, b2] - table[a1, b2] - table[a2, b1] + table[a1, b1]
-        offsets = np.arange(s)[None, :]
+        first = np.arange(s)[None, :] < np.arange(s + 1)[:, None]  # row L: first L positions
         col = lambda v: v[:, None]
         # value ∈ [low, high)  ⇔  (value − low) < (high − low) as unsigned integers
         for values, low, high, strips in (
             (self.b_rank_at_a, lo_b, hi_b, ((lo_a, np.minimum(a1 * s, hi_a)), (a2 * s, hi_a))),
             (self.a_bucket_at_b, a1, a2, ((lo_b, np.minimum(b1 * s, hi_b)), (b2 * s, hi_b))),
         ):
-            width = col(high - low).view(np.uint64)
+            low = low.astype(np.int32)
+            width = col(high.astype(np.int32) - low).view(np.uint32)
             for start, stop in strips:
                 shifted = values[start] - col(low)  # a gather of contiguous rows
-                inside = (shifted.view(np.uint64) < width) & (offsets < col(stop - start))
-                out += np.count_nonzero(inside, axis=1)
+                inside = (shifted.view(np.uint32) < width) & first[np.maximum(stop - start, 0)]
+                out += inside.view(np.int8).sum(1, dtype=np.int64)
         return out
 
 
