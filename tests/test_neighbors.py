@@ -113,6 +113,45 @@ def test_jit_and_vmap(backend):
         np.testing.assert_array_equal(np.asarray(c[s]), np.asarray(cs))
 
 
+
+@pytest.mark.parametrize("algorithm", [1, 2])
+def test_vmap_over_one_block_matches_loop_and_numpy(algorithm):
+    """Surrogate-style vmap: only the middle block is batched, so the tree backend builds the
+    subspaces of the other blocks once and reuses them; every element must still be exact."""
+    # ties only for algorithm 1: with algorithm 2 tied k-th neighbours may differ (documented)
+    y_now, x_past, y_past = make_blocks(300, (1, 1, 1), np.float32, seed=5,
+                                        ties=algorithm == 1)
+    perms = np.stack([np.random.default_rng(s).permutation(300) for s in range(3)])
+
+    def f(perm, backend):
+        return nb.neighbor_counts((y_now, jnp.asarray(x_past)[perm], y_past), 3, CMI_GROUPS,
+                                  algorithm=algorithm, theiler=1, backend=backend)
+
+    for backend in ("tree", "brute"):
+        r, c = jax.jit(jax.vmap(lambda p, b=backend: f(p, b)))(jnp.asarray(perms))
+        for s in range(3):
+            want_r, want_c = reference([y_now, x_past[perms[s]], y_past], 3, CMI_GROUPS,
+                                       algorithm, theiler=1)
+            np.testing.assert_array_equal(np.asarray(r[s]), want_r.astype(np.float32))
+            np.testing.assert_array_equal(np.asarray(c[s]), want_c)
+
+
+@pytest.mark.parametrize("dims", [(1,), (2,), (1, 1)])
+def test_sorted_counts_match_a_tree_on_exact_distances(dims):
+    from scipy.spatial import cKDTree
+
+    from infoest.ops._sorted_counts import SortedCounter
+
+    data = np.concatenate(make_blocks(400, dims, np.float64, seed=7, ties=True), axis=1)
+    data[:, -1] = np.round(data[:, -1], 1)  # many equal values along every axis
+    thr = np.abs(np.round(np.random.default_rng(0).normal(size=400), 1))  # exact distances
+    thr[::5] = np.nextafter(thr[::5], -np.inf)
+    thr[::13] = -1.0  # nothing qualifies
+    want = cKDTree(data).query_ball_point(data, np.maximum(thr, 0), p=np.inf,
+                                          return_length=True)
+    got = SortedCounter(data).count(thr)
+    np.testing.assert_array_equal(got, np.where(thr >= 0, want, 0))
+
 def test_auto_backend_choice():
     on_cpu = jax.default_backend() == "cpu"
     assert nb.resolve_backend("auto", [2, 2], "max") == ("tree" if on_cpu else "brute")

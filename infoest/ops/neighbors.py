@@ -31,12 +31,17 @@ be chosen differently:
   chunks, the k chunks with the smallest minima are gathered (they provably contain the k
   smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
   fastest CPU path in more than a few dimensions.
-- ``"tree"``: scipy's ``cKDTree`` through :func:`jax.pure_callback` (works under ``jit``
-  and ``vmap``; a vmapped call loops over the batch on the host; under ``vmap`` the brute
-  force instead processes the whole batch per row block, multiplying its memory by the
-  batch size): about O(n log n) in low
-  dimension, degrading towards O(n²) as the dimension grows; counts cost grows with the
-  number of points inside each ball. Max-norm, or a single Euclidean block.
+- ``"tree"``: host code through :func:`jax.pure_callback` (works under ``jit`` and
+  ``vmap``): the joint k-NN search with scipy's ``cKDTree`` (``workers=-1``), the counts of
+  max-norm subspaces of one or two coordinates exactly from sorted coordinates
+  (:mod:`infoest.ops._sorted_counts`: O(n log n) in 1-D, O(n^(4/3)) in 2-D, whatever the
+  number of points inside the balls), other subspaces with ``cKDTree.query_ball_point``.
+  About O(n log n) in low dimension, degrading towards O(n²) as the dimension grows. Max-norm,
+  or a single Euclidean block. A vmapped call (``vmap_method="expand_dims"``) loops over the
+  batch on host threads and builds the sorted axes, tables and trees of unbatched blocks
+  once for the whole batch: a surrogate test that permutes the source rebuilds only the
+  subspaces containing the source. (Under ``vmap`` the brute force instead processes the
+  whole batch per row block, multiplying its memory by the batch size.)
 - ``"auto"``: the tree on a CPU platform when the joint dimension is at most
   :data:`TREE_MAX_DIM` (and the norm allows it), brute force otherwise.
 """
@@ -47,14 +52,18 @@ import contextlib
 import ctypes
 import ctypes.util
 import math
+import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
+
+from infoest.ops._sorted_counts import SortedAxis, SortedCounter
 
 __all__ = [
     "BACKENDS",
@@ -68,10 +77,12 @@ __all__ = [
 
 BACKENDS = ("auto", "brute", "tree")
 NORMS = ("max", "euclidean")
-#: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI,
-#: n = 50 000, brute vs tree): 2-D 5.6 vs 0.6, 3-D 6.4 vs 1.2, 4-D 9.7 vs 2.8; at n = 10 000
-#: 4-D is even (0.36 vs 0.36) and from 5-D on brute force wins
-#: (``python benchmarks/bench_ksg.py --backends``).
+#: "auto" picks the tree on CPU up to this joint dimension. Measured (CPU seconds, KSG MI
+#: k = 4, n = 10 000, brute vs tree, sorted-coordinate counts): 1+1 0.28 vs 0.04, 2+1 0.35
+#: vs 0.08, 2+2 0.54 vs 0.13, 3+2 0.59 vs 0.52, 3+3 0.61 vs 1.05; at n = 2 000 all are
+#: within 0.1 s (``compare_backends`` of ``benchmarks/bench_ksg.py``). KSG transfer entropy
+#: with one-step histories (3-D joint space) at T = 10 000: brute ≈ 4x slower than the tree
+#: (``benchmarks/bench_te.py``).
 TREE_MAX_DIM = 4
 #: elements of one (rows × n) distance block in the brute-force backend.
 _BLOCK_ELEMENTS = 1 << 17
@@ -416,36 +427,139 @@ def _np_distance(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
 def _window_inside(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
     """Per point, how many j with |i − j| ≤ theiler (self included) lie in the closed ball."""
     n = data.shape[0]
-    out = np.zeros(n, np.int64)
+    out = (thr >= 0).astype(np.int64)  # i itself, at distance 0
     for off in range(-theiler, theiler + 1):
+        if off == 0:
+            continue
         i = np.arange(max(0, -off), min(n, n - off))
         out[i] += _np_distance(data[i + off], data[i], p) <= thr[i]
     return out
 
 
-def _tree_count_np(data: np.ndarray, thr: np.ndarray, theiler: int, p: float) -> np.ndarray:
-    from scipy.spatial import cKDTree
+class _TreeCounter:
+    """Closed-ball counts (self included) in one subspace with a scipy ``cKDTree``."""
 
-    ok = thr >= 0
-    counts = np.zeros(data.shape[0], np.int64)
-    if ok.any():
-        tree = cKDTree(data)
-        counts[ok] = tree.query_ball_point(data[ok], thr[ok], p=p, return_length=True)
-    counts -= np.where(ok, _window_inside(data, thr, theiler, p), 0)
+    def __init__(self, data: np.ndarray, p: float, workers: int):
+        from scipy.spatial import cKDTree
+
+        self.data, self.p, self.workers, self.tree = data, p, workers, cKDTree(data)
+
+    def count(self, thr: np.ndarray, memo=None) -> np.ndarray:
+        ok = thr >= 0
+        counts = np.zeros(self.data.shape[0], np.int64)
+        if ok.any():
+            counts[ok] = self.tree.query_ball_point(self.data[ok], thr[ok], p=self.p,
+                                                    return_length=True, workers=self.workers)
+        return counts
+
+
+def _strict_counts(counter, thr: np.ndarray, theiler: int, memo=None) -> np.ndarray:
+    """Ball counts without the points of the Theiler window (self included in the window)."""
+    counts = counter.count(thr, memo)
+    counts -= np.where(thr >= 0, _window_inside(counter.data, thr, theiler, counter.p), 0)
     return counts.astype(np.int32)
 
 
-def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float):
-    """k nearest non-window neighbours: (n, k) float64 distances and indices."""
+def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: int,
+                  with_indices: bool = True):
+    """k nearest non-window neighbours: (n, k) float64 distances and indices (without
+    indices, possibly only the k-th distance as an (n, 1) array and ``None``)."""
     from scipy.spatial import cKDTree
 
     n = joint.shape[0]
     want = min(n, k + 2 * theiler + 1)
-    dist, idx = cKDTree(joint).query(joint, k=want, p=p)
+    if theiler == 0 and not with_indices:
+        # the (k+1)-th smallest distance counting i itself (distance 0, the minimum) is the
+        # k-th without it, whichever of several zero-distance points the tree lists first
+        dist, _ = cKDTree(joint).query(joint, k=[k + 1], p=p, workers=workers)
+        return dist.reshape(n, 1), None
+    dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=workers)
     dist, idx = dist.reshape(n, want), idx.reshape(n, want)
     keep = np.abs(idx - np.arange(n)[:, None]) > theiler
     order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # first k kept, in distance order
     return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
+#: host threads for a batch of callback elements (e.g. the surrogates of a TE test).
+_THREADS = os.cpu_count() or 1
+
+
+class _Batch:
+    """The inputs of a (possibly vmapped) host callback, and subspaces shared across the batch.
+
+    The callbacks use ``vmap_method="expand_dims"``: an input that is not batched arrives with
+    size-1 batch axes. A subspace made only of unbatched blocks (e.g. the target history of a
+    transfer entropy under a vmap over source surrogates) is therefore built once, before the
+    loop, and reused by every batch element. The elements are independent and run on
+    ``_THREADS`` host threads (scipy and numpy release the GIL); a single element instead lets
+    scipy's queries use every core (``workers=-1``).
+    """
+
+    def __init__(self, blocks, groups, p: float):
+        self.shape = np.broadcast_shapes(*(b.shape[:-2] for b in blocks))
+        self.size = math.prod(self.shape)
+        self.own = [
+            np.broadcast_to(np.arange(math.prod(b.shape[:-2])).reshape(b.shape[:-2]),
+                            self.shape).ravel()
+            for b in blocks
+        ]
+        self.blocks = [np.asarray(b, np.float64).reshape(-1, *b.shape[-2:]) for b in blocks]
+        self.p = p
+        self.threads = min(_THREADS, self.size)
+        self.workers = -1 if self.threads == 1 else 1  # scipy threads per query
+        unbatched = [b.shape[:-2] == (1,) * (b.ndim - 2) for b in blocks]
+        # subspaces counted on sorted axes (max-norm, at most two coordinates), their axes
+        self.axes_of = {g: [(b, c) for b in g for c in range(blocks[b].shape[-1])]
+                        for g in groups}
+        self.axes_of = {g: a for g, a in self.axes_of.items() if p == np.inf and len(a) <= 2}
+        self.shared_axes = {bc: SortedAxis(self.blocks[bc[0]][0][:, bc[1]])
+                            for g, axes in self.axes_of.items() for bc in axes
+                            if unbatched[bc[0]]}
+        self.shared = {}
+        for g in groups:
+            if not all(unbatched[b] for b in g):
+                continue
+            data = self.data(g, 0)
+            if g not in self.axes_of:
+                self.shared[g] = _TreeCounter(data, p, self.workers)
+            else:
+                axes = [self.shared_axes[bc] for bc in self.axes_of[g]]
+                self.shared[g] = SortedCounter(data, axes, queries=self.size)
+
+    def data(self, group, s: int) -> np.ndarray:
+        return np.concatenate([self.blocks[b][self.own[b][s]] for b in group], axis=1)
+
+    def counter(self, group, s: int, axes: dict):
+        """The counter of subspace ``group`` for batch element ``s``; ``axes`` holds the
+        element's own sorted axes (built on first use)."""
+        shared = self.shared.get(group)
+        if shared is not None:
+            return shared
+        data = self.data(group, s)
+        if group not in self.axes_of:
+            return _TreeCounter(data, self.p, self.workers)
+        mine = []
+        for bc in self.axes_of[group]:
+            if bc not in self.shared_axes and bc not in axes:
+                axes[bc] = SortedAxis(self.blocks[bc[0]][self.own[bc[0]][s]][:, bc[1]])
+            mine.append(self.shared_axes.get(bc) or axes[bc])
+        return SortedCounter(data, mine)
+
+    def map(self, fn) -> list:
+        """``[fn(s) for s in range(size)]``, on host threads when there are several."""
+        if self.threads == 1:
+            return [fn(s) for s in range(self.size)]
+
+        def run(s):
+            with _default_float_env():  # the floating-point environment is per thread
+                return fn(s)
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(run, range(self.size)))
+
+    def reshape(self, per_element: list[np.ndarray]) -> np.ndarray:
+        out = np.stack(per_element)
+        return out.reshape(*self.shape, *out.shape[1:])
 
 
 def _tree_callback(*arrays, **options):
@@ -455,28 +569,31 @@ def _tree_callback(*arrays, **options):
 
 def _tree_callback_impl(*arrays, k, groups, algorithm, norm, theiler):
     dtype = arrays[0].dtype
-    batch = arrays[0].shape[:-2]
     p = np.inf if norm == "max" else 2.0
-    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in arrays]
-    radii, counts = [], []
-    for blocks in zip(*flat, strict=True):
-        dist, idx = _neighbors_np(np.concatenate(blocks, axis=1), k, theiler, p)
+    batch = _Batch(arrays, groups, p)
+    everything = tuple(range(len(arrays)))
+
+    def one(s):
+        dist, idx = _neighbors_np(batch.data(everything, s), k, theiler, p, batch.workers,
+                                  with_indices=algorithm == 2)
         eps = dist[:, -1].astype(dtype)
+        axes, memo = {}, {}  # this element's sorted axes; intervals for the common threshold
+        thr = _threshold(eps, strict=True)
         rad, cnt = [], []
         for g in groups:
-            sub = np.concatenate([blocks[b] for b in g], axis=1)
+            counter = batch.counter(g, s, axes)
             if algorithm == 1:
-                thr = _threshold(eps, strict=True)
+                cnt.append(_strict_counts(counter, thr, theiler, memo))
             else:
+                sub = counter.data
                 rad.append(_np_distance(sub[idx], sub[:, None, :], p).max(axis=1).astype(dtype))
-                thr = _threshold(rad[-1], strict=False)
-            cnt.append(_tree_count_np(sub, thr, theiler, p))
-        n = blocks[0].shape[0]
-        counts.append(np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32))
-        radii.append(eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))))
-    radius = np.stack(radii).astype(dtype)
-    return (radius.reshape(*batch, *radius.shape[1:]),
-            np.stack(counts).reshape(*batch, *counts[0].shape))
+                cnt.append(_strict_counts(counter, _threshold(rad[-1], strict=False), theiler))
+        n = dist.shape[0]
+        counts = np.stack(cnt, 1) if cnt else np.zeros((n, 0), np.int32)
+        return eps if algorithm == 1 else (np.stack(rad, 1) if rad else np.zeros((n, 0))), counts
+
+    radii, counts = zip(*batch.map(one), strict=True)
+    return batch.reshape(list(radii)).astype(dtype), batch.reshape(list(counts))
 
 
 def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
@@ -486,7 +603,7 @@ def _tree_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
     shapes = (jax.ShapeDtypeStruct(rshape, dtype), jax.ShapeDtypeStruct((n, m), jnp.int32))
     fn = partial(_tree_callback, k=k, groups=groups, algorithm=algorithm, norm=norm,
                  theiler=theiler)
-    return jax.pure_callback(fn, shapes, *blocks, vmap_method="broadcast_all")
+    return jax.pure_callback(fn, shapes, *blocks, vmap_method="expand_dims")
 
 
 def _tree_count_callback(*arrays, **options):
@@ -497,17 +614,18 @@ def _tree_count_callback(*arrays, **options):
 def _tree_count_callback_impl(*arrays, strict, norm, theiler):
     *blocks, radius = arrays
     p = np.inf if norm == "max" else 2.0
-    batch = radius.shape[:-1]
-    flat = [np.asarray(a, np.float64).reshape(-1, *a.shape[-2:]) for a in blocks]
-    rads = np.asarray(radius).reshape(-1, radius.shape[-1])
-    out = [
-        _tree_count_np(np.concatenate(bs, axis=1), _threshold(r, strict), theiler, p)
-        for *bs, r in zip(*flat, rads, strict=True)
-    ]
-    return np.stack(out).reshape(*batch, -1)
+    everything = tuple(range(len(blocks)))
+    batch = _Batch([*blocks, radius[..., None]], [everything], p)
+
+    def one(s):
+        r = batch.blocks[-1][batch.own[-1][s]][:, 0].astype(radius.dtype)
+        counter = batch.counter(everything, s, {})
+        return _strict_counts(counter, _threshold(r, strict), theiler)
+
+    return batch.reshape(batch.map(one))
 
 
 def _tree_count(blocks, radius, strict, norm, theiler):
     fn = partial(_tree_count_callback, strict=strict, norm=norm, theiler=theiler)
     shape = jax.ShapeDtypeStruct(radius.shape, jnp.int32)
-    return jax.pure_callback(fn, shape, *blocks, radius, vmap_method="broadcast_all")
+    return jax.pure_callback(fn, shape, *blocks, radius, vmap_method="expand_dims")
