@@ -96,7 +96,8 @@ def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_siz
     top = (top / jnp.linalg.norm(top))[:, None]
     fns = (lambda x: safe_pow(x, t), lambda x: t * safe_pow(x, t) * safe_log(x))
     per_probe, _ = deflated_slq(
-        matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4), probes=probes,
+        matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4),
+        oversample=min(16, n // 4), probes=probes,
         steps=min(steps, n - 1), power_iters=power_iters, known=top,
         known_values=jnp.ones((1,), z.dtype),
     )
@@ -128,10 +129,10 @@ def dse(
     solver: str = "exact",
     key: Array | None = None,
     max_n: int | None = None,
-    rank: int = 128,
-    probes: int = 32,
-    steps: int = 40,
-    power_iters: int = 3,
+    rank: int | None = None,
+    probes: int = 16,
+    steps: int = 10,
+    power_iters: int = 2,
     block_size: int | None = None,
     units: str = "nats",
 ) -> Estimate:
@@ -168,6 +169,8 @@ def dse(
     check_units(units)
     if max_n is not None:
         max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
+    if rank is None:
+        rank = min(z.shape[1], 512)
     rank = _checks.check_positive_int(rank, "rank", minimum=0)
     probes = _checks.check_positive_int(probes, "probes", minimum=2)
     steps = _checks.check_positive_int(steps, "steps", minimum=2)
