@@ -19,8 +19,11 @@ Fast path: matrix-free, for a symmetric PSD operator given as ``matvec(V) = A @ 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import os
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +34,7 @@ from jax.scipy.special import entr
 __all__ = [
     "host_eigh",
     "orthonormalize",
+    "host_eigvalsh",
     "eigvalsh_psd",
     "gram_eigvalsh",
     "safe_log",
@@ -101,15 +105,74 @@ def orthonormalize(a: Array) -> Array:
     return a
 
 
+_POOL = None
+
+
+def _np_eigvalsh(a, *, vectors: bool):
+    """LAPACK ``eigvalsh``/``eigh`` of a stack ``a: (..., m, m)`` in float64 on the host.
+
+    Stacks are spread over a thread pool (one LAPACK thread per matrix, one worker per core);
+    a single matrix of size ≤ 1024 also runs single-threaded (see :func:`_one_blas_thread`).
+    """
+    global _POOL
+    dtype = a.dtype
+    flat = np.asarray(a, dtype=np.float64).reshape(-1, *a.shape[-2:])
+    solve = np.linalg.eigh if vectors else np.linalg.eigvalsh
+    if len(flat) == 1 and a.shape[-1] > 1024:
+        out = [solve(flat[0])]
+    else:
+        with _one_blas_thread():
+            if len(flat) == 1:
+                out = [solve(flat[0])]
+            else:
+                if _POOL is None:
+                    _POOL = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
+                out = list(_POOL.map(solve, flat))
+    if vectors:
+        w = np.stack([o[0] for o in out]).reshape(a.shape[:-1]).astype(dtype)
+        v = np.stack([o[1] for o in out]).reshape(a.shape).astype(dtype)
+        return w, v
+    return np.stack(out).reshape(a.shape[:-1]).astype(dtype)
+
+
+def _host_eig(a: Array, vectors: bool):
+    shape = jax.ShapeDtypeStruct(a.shape[:-1], a.dtype)
+    if vectors:
+        shape = (shape, jax.ShapeDtypeStruct(a.shape, a.dtype))
+    fn = partial(_np_eigvalsh, vectors=vectors)
+    return jax.pure_callback(fn, shape, a, vmap_method="expand_dims")
+
+
+@jax.custom_jvp
+def host_eigvalsh(a: Array) -> Array:
+    """Eigenvalues (ascending) of symmetric ``a: (..., m, m)`` by host LAPACK, differentiable.
+
+    A ``jax.pure_callback`` (``jit``/``vmap`` ready; a ``vmap`` batch reaches LAPACK as one
+    stack, solved in parallel across cores). The JVP is the eigenvalue perturbation formula
+    dλ_i = v_iᵀ dA v_i, with the eigenvectors from a second host call (first derivatives only;
+    finite also for degenerate spectra). Computed in float64, returned in ``a.dtype``. On CPU
+    this is 1.5-10x faster than XLA's ``eigh`` for m in the hundreds to thousands.
+    """
+    return _host_eig(a, False)
+
+
+@host_eigvalsh.defjvp
+def _host_eigvalsh_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    w, v = _host_eig(a, True)
+    return w, jnp.einsum("...ji,...jk,...ki->...i", v, da, v)
+
+
 def eigvalsh_psd(a: Array) -> Array:
     """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first.
 
-    Eigenvalues below the rounding level ``m · eps · λ_max`` (m the matrix size) are set to 0:
-    they are numerical noise of a rank-deficient matrix, and Rényi entropies with α < 1 would
-    otherwise amplify them (λ^α ≫ λ for tiny λ).
+    On CPU through LAPACK on the host (:func:`host_eigvalsh`), on accelerators XLA's
+    ``eigvalsh``. Eigenvalues below the rounding level ``m · eps · λ_max`` (m the matrix
+    size) are set to 0: they are numerical noise of a rank-deficient matrix, and Rényi
+    entropies with α < 1 would otherwise amplify them (λ^α ≫ λ for tiny λ).
     """
     a = 0.5 * (a + jnp.swapaxes(a, -1, -2))
-    lam = jnp.linalg.eigvalsh(a)
+    lam = host_eigvalsh(a) if jax.default_backend() == "cpu" else jnp.linalg.eigvalsh(a)
     tol = a.shape[-1] * jnp.finfo(lam.dtype).eps * jnp.max(lam, axis=-1, keepdims=True)
     return jnp.where(lam > tol, lam, 0.0)
 
