@@ -108,15 +108,16 @@ def orthonormalize(a: Array) -> Array:
 _POOL = None
 
 
-def _np_eigvalsh(a, *, vectors: bool):
-    """LAPACK ``eigvalsh``/``eigh`` of a stack ``a: (..., m, m)`` in float64 on the host.
+def _np_eigvalsh(bits, *, vectors: bool, dtype):
+    """LAPACK ``eigvalsh``/``eigh`` of a stack of symmetric matrices on the host, float64.
 
+    Arrays cross the callback boundary as raw ``uint32`` words (see :func:`_host_eig`).
     Stacks are spread over a thread pool (one LAPACK thread per matrix, one worker per core);
     a single matrix of size ≤ 1024 also runs single-threaded (see :func:`_one_blas_thread`).
     """
     global _POOL
-    dtype = a.dtype
-    flat = np.asarray(a, dtype=np.float64).reshape(-1, *a.shape[-2:])
+    a = np.ascontiguousarray(bits).view(dtype)[..., 0]  # (..., m, m, words) -> (..., m, m)
+    flat = a.astype(np.float64).reshape(-1, *a.shape[-2:])
     solve = np.linalg.eigh if vectors else np.linalg.eigvalsh
     if len(flat) == 1 and a.shape[-1] > 1024:
         out = [solve(flat[0])]
@@ -128,19 +129,37 @@ def _np_eigvalsh(a, *, vectors: bool):
                 if _POOL is None:
                     _POOL = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
                 out = list(_POOL.map(solve, flat))
+
+    def words(x):
+        return np.ascontiguousarray(x.astype(dtype)).view(np.uint32).reshape(
+            *x.shape, -1)
+
+    w = np.stack([o[0] if vectors else o for o in out]).reshape(a.shape[:-1])
     if vectors:
-        w = np.stack([o[0] for o in out]).reshape(a.shape[:-1]).astype(dtype)
-        v = np.stack([o[1] for o in out]).reshape(a.shape).astype(dtype)
-        return w, v
-    return np.stack(out).reshape(a.shape[:-1]).astype(dtype)
+        return words(w), words(np.stack([o[1] for o in out]).reshape(a.shape))
+    return words(w)
 
 
 def _host_eig(a: Array, vectors: bool):
-    shape = jax.ShapeDtypeStruct(a.shape[:-1], a.dtype)
-    if vectors:
-        shape = (shape, jax.ShapeDtypeStruct(a.shape, a.dtype))
-    fn = partial(_np_eigvalsh, vectors=vectors)
-    return jax.pure_callback(fn, shape, a, vmap_method="expand_dims")
+    """Host LAPACK call. Values travel as ``uint32`` words (``bitcast_convert_type``):
+    the callback runs outside any ``jax.enable_x64`` context, where float64 arguments may
+    arrive silently converted to float32."""
+    dtype = np.dtype(a.dtype)
+    words = dtype.itemsize // 4
+
+    def spec(shape):
+        return jax.ShapeDtypeStruct((*shape, words), jnp.uint32)
+
+    bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
+    bits = bits[..., None] if words == 1 else bits
+    shape = (spec(a.shape[:-1]), spec(a.shape)) if vectors else spec(a.shape[:-1])
+    fn = partial(_np_eigvalsh, vectors=vectors, dtype=dtype)
+    out = jax.pure_callback(fn, shape, bits, vmap_method="expand_dims")
+
+    def back(x):
+        return jax.lax.bitcast_convert_type(x[..., 0] if words == 1 else x, a.dtype)
+
+    return tuple(back(x) for x in out) if vectors else back(out)
 
 
 @jax.custom_jvp
