@@ -120,7 +120,8 @@ def _subsample(z, max_n, key):
     return z[idx], key
 
 
-@register("entropy", "dse", differentiable=True, min_samples=16)
+@register("entropy", "dse", differentiable=True, min_samples=16, measure="diffusion",
+          bench_kwargs={"sigma": 1.0})  # the σ of infoest.tasks.spectral
 def dse(
     z,
     *,
