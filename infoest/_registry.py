@@ -34,6 +34,9 @@ class Method:
             benchmark (e.g. few training steps).
         bench_kwargs: hyperparameters for ``infoest bench`` (defaults to ``test_kwargs``).
         min_samples: the smallest sample size the conformance tests should use.
+        measure: the functional estimated (``"shannon"``, or a spectral measure such as
+            ``"diffusion"``); ``infoest bench`` pairs methods and tasks of the same quantity
+            and measure (:attr:`infoest.tasks.Task.measure`).
     """
 
     quantity: str
@@ -44,6 +47,7 @@ class Method:
     test_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     bench_kwargs: dict[str, Any] | None = None
     min_samples: int = 64
+    measure: str = "shannon"
 
 
 _REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}

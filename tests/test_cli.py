@@ -96,7 +96,8 @@ def test_plan_is_round_robin():
     methods = bench.select_methods(["gaussian", "k*"])
     tasks = bench.select_tasks(quick=True)
     pairs = bench.plan(methods, tasks)
-    assert len(pairs) == sum(m.quantity == t.quantity for m in methods for t in tasks)
+    assert len(pairs) == sum(m.quantity == t.quantity and m.measure == t.measure
+                             for m in methods for t in tasks)
     first = {t.quantity: t.name for t in reversed(tasks)}
     rank = [0 if t.name == first[t.quantity] else 1 for _, t in pairs]
     assert rank == sorted(rank)  # every first task before any second task

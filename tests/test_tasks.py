@@ -167,10 +167,39 @@ def test_discovery():
     assert len({t.name for t in full}) == len(full)
     for module in tasks.MODULES:
         mine = getattr(module, "tasks", lambda quick: [])(quick=True)
-        for q in {t.quantity for t in mine}:
-            assert 1 <= sum(t.quantity == q for t in mine) <= 2, (module.__name__, q)
+        for q in {(t.quantity, t.measure) for t in mine}:  # a method meets its measure only
+            assert 1 <= sum((t.quantity, t.measure) == q for t in mine) <= 2, (module.__name__, q)
     assert {t.quantity for t in tasks.all_tasks("entropy")} == {"entropy"}
     assert tasks.get("1v1-normal-0.75").value == pytest.approx(0.413339, abs=1e-6)
     with pytest.raises(ValueError, match="unknown task"):
         tasks.get("no-such-task")
     assert all(isinstance(t, tasks.Task) for t in quick)
+
+
+def test_spectral_tasks_truths_and_pairing():
+    from infoest import bench
+    from infoest.tasks import spectral as S
+
+    found = {t.name: t for t in S.tasks(quick=True)}
+    assert {t.measure for t in found.values()} == {"von-neumann", "diffusion", "matrix-renyi"}
+    key = jax.random.PRNGKey(3)
+    x, = found["matrix-subspace-8-in-64"].sample(key, 400)
+    est = infoest.entropy(x, method="matrix")
+    assert abs(float(est.value) - np.log(8)) < 8 / 400  # bias ≈ −k / (2n)
+    # cluster tasks: exact at the tasks' bandwidth, wrong (far off) for Shannon estimators
+    for name, method in [("dse-clusters-4", "dse"), ("renyi-clusters-4", "renyi")]:
+        x, = found[name].sample(key, 200)
+        value = infoest.entropy(x, method=method, sigma=S.SIGMA).value
+        assert float(value) == pytest.approx(np.log(4), abs=1e-4)  # float32
+    x, y = found["renyi-mi-clusters-4"].sample(key, 200)
+    value = infoest.mutual_information(x, y, method="matrix", sigma=S.SIGMA).value
+    assert float(value) == pytest.approx(np.log(4), abs=1e-4)
+    x, labels = found["dsmi-clusters-4"].sample(key, 200)
+    value = infoest.mutual_information(x, labels, method="dsmi", sigma=S.SIGMA, key=key).value
+    assert float(value) == pytest.approx(np.log(4), abs=1e-4)
+    # the runner pairs methods and tasks of the same quantity and measure only
+    pairs = bench.plan(bench.select_methods(["entropy:*", "mutual_information:*"]),
+                       bench.select_tasks(quick=True))
+    assert pairs and all(m.measure == t.measure and m.quantity == t.quantity for m, t in pairs)
+    assert {(m.name, t.name) for m, t in pairs if m.name == "dse"} == {("dse", "dse-clusters-4")}
+    assert all(t.measure == "shannon" for m, t in pairs if m.name in ("kl", "ksg", "gaussian"))

@@ -83,7 +83,8 @@ def select_tasks(patterns: Sequence[str] | None = None, *, quick: bool = False) 
 
 
 def plan(methods: Sequence[Method], tasks: Sequence[Task]) -> list[tuple[Method, Task]]:
-    """Pairs (method, task) of the same quantity, in the order a time budget should cut.
+    """Pairs (method, task) of the same quantity and measure (a spectral entropy only meets
+    tasks whose truth is that spectral functional), in the order a time budget should cut.
 
     Round-robin at two levels: every method meets its first task before any method meets its
     second, and within a round the quantities take turns (the first-registered method of
@@ -95,8 +96,8 @@ def plan(methods: Sequence[Method], tasks: Sequence[Task]) -> list[tuple[Method,
             for q in QUANTITIES}
     keyed = [((rank, slot, qi), m, t)
              for qi, (q_methods, q_tasks) in enumerate(by_q.values())
-             for rank, t in enumerate(q_tasks)
-             for slot, m in enumerate(q_methods)]
+             for slot, m in enumerate(q_methods)
+             for rank, t in enumerate(t for t in q_tasks if t.measure == m.measure)]
     keyed.sort(key=lambda p: p[0])
     return [(m, t) for _, m, t in keyed]
 

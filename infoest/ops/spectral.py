@@ -19,7 +19,11 @@ Fast path: matrix-free, for a symmetric PSD operator given as ``matvec(V) = A @ 
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import os
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +34,7 @@ from jax.scipy.special import entr
 __all__ = [
     "host_eigh",
     "orthonormalize",
+    "host_eigvalsh",
     "eigvalsh_psd",
     "gram_eigvalsh",
     "safe_log",
@@ -43,8 +48,29 @@ __all__ = [
 ]
 
 
+_BLAS = None
+
+
+def _one_blas_thread():
+    """Limit the host BLAS/LAPACK to one thread (if ``threadpoolctl`` is installed).
+
+    The host problems here are small (≲ 10³): a multi-threaded LAPACK gains little on them
+    and, on a loaded machine, its spin-waiting threads slow a 256 × 256 ``eigh`` down by
+    10-50x (measured on 2 shared cores).
+    """
+    global _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 def _np_eigh(a):
-    w, v = np.linalg.eigh(np.asarray(a, dtype=np.float64))
+    with _one_blas_thread():
+        w, v = np.linalg.eigh(np.asarray(a, dtype=np.float64))
     return w.astype(np.float32), v.astype(np.float32)
 
 
@@ -54,9 +80,9 @@ def host_eigh(a: Array) -> tuple[Array, Array]:
     XLA's CPU ``eigh``/``qr`` are one to two orders of magnitude slower than LAPACK for the
     few-hundred-sized dense problems of the Lanczos solvers, so these run through
     ``jax.pure_callback`` (works under ``jit``/``vmap``; not differentiable, and a host round
-    trip on accelerators). Computed in float64, returned through float32 (the callback thread
-    does not see a ``jax.enable_x64`` context), then cast to ``a.dtype``: ample for the
-    stochastic solvers that use it.
+    trip on accelerators), single-threaded. Computed in float64, returned through float32
+    (the callback thread does not see a ``jax.enable_x64`` context), then cast to
+    ``a.dtype``: ample for the stochastic solvers that use it.
     """
     f32 = jnp.float32
     shapes = (jax.ShapeDtypeStruct(a.shape[:-1], f32), jax.ShapeDtypeStruct(a.shape, f32))
@@ -79,15 +105,93 @@ def orthonormalize(a: Array) -> Array:
     return a
 
 
+_POOL = None
+
+
+def _np_eigvalsh(bits, *, vectors: bool, dtype):
+    """LAPACK ``eigvalsh``/``eigh`` of a stack of symmetric matrices on the host, float64.
+
+    Arrays cross the callback boundary as raw ``uint32`` words (see :func:`_host_eig`).
+    Stacks are spread over a thread pool (one LAPACK thread per matrix, one worker per core);
+    a single matrix of size ≤ 1024 also runs single-threaded (see :func:`_one_blas_thread`).
+    """
+    global _POOL
+    a = np.ascontiguousarray(bits).view(dtype)[..., 0]  # (..., m, m, words) -> (..., m, m)
+    flat = a.astype(np.float64).reshape(-1, *a.shape[-2:])
+    solve = np.linalg.eigh if vectors else np.linalg.eigvalsh
+    if len(flat) == 1 and a.shape[-1] > 1024:
+        out = [solve(flat[0])]
+    else:
+        with _one_blas_thread():
+            if len(flat) == 1:
+                out = [solve(flat[0])]
+            else:
+                if _POOL is None:
+                    _POOL = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
+                out = list(_POOL.map(solve, flat))
+
+    def words(x):
+        return np.ascontiguousarray(x.astype(dtype)).view(np.uint32).reshape(
+            *x.shape, -1)
+
+    w = np.stack([o[0] if vectors else o for o in out]).reshape(a.shape[:-1])
+    if vectors:
+        return words(w), words(np.stack([o[1] for o in out]).reshape(a.shape))
+    return words(w)
+
+
+def _host_eig(a: Array, vectors: bool):
+    """Host LAPACK call. Values travel as ``uint32`` words (``bitcast_convert_type``):
+    the callback runs outside any ``jax.enable_x64`` context, where float64 arguments may
+    arrive silently converted to float32."""
+    dtype = np.dtype(a.dtype)
+    words = dtype.itemsize // 4
+
+    def spec(shape):
+        return jax.ShapeDtypeStruct((*shape, words), jnp.uint32)
+
+    bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
+    bits = bits[..., None] if words == 1 else bits
+    shape = (spec(a.shape[:-1]), spec(a.shape)) if vectors else spec(a.shape[:-1])
+    fn = partial(_np_eigvalsh, vectors=vectors, dtype=dtype)
+    out = jax.pure_callback(fn, shape, bits, vmap_method="expand_dims")
+
+    def back(x):
+        return jax.lax.bitcast_convert_type(x[..., 0] if words == 1 else x, a.dtype)
+
+    return tuple(back(x) for x in out) if vectors else back(out)
+
+
+@jax.custom_jvp
+def host_eigvalsh(a: Array) -> Array:
+    """Eigenvalues (ascending) of symmetric ``a: (..., m, m)`` by host LAPACK, differentiable.
+
+    A ``jax.pure_callback`` (``jit``/``vmap`` ready; a ``vmap`` batch reaches LAPACK as one
+    stack, solved in parallel across cores). The JVP is the eigenvalue perturbation formula
+    dλ_i = v_iᵀ dA v_i, with the eigenvectors from a second host call (first derivatives only;
+    finite also for degenerate spectra). Computed in float64, returned in ``a.dtype``. On CPU
+    this is 1.5-10x faster than XLA's ``eigh`` for m in the hundreds to thousands.
+    """
+    return _host_eig(a, False)
+
+
+@host_eigvalsh.defjvp
+def _host_eigvalsh_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    w, v = _host_eig(a, True)
+    return w, jnp.einsum("...ji,...jk,...ki->...i", v, da, v)
+
+
 def eigvalsh_psd(a: Array) -> Array:
     """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first.
 
-    Eigenvalues below the rounding level ``m · eps · λ_max`` (m the matrix size) are set to 0:
-    they are numerical noise of a rank-deficient matrix, and Rényi entropies with α < 1 would
-    otherwise amplify them (λ^α ≫ λ for tiny λ).
+    On CPU through LAPACK on the host (:func:`host_eigvalsh`), on accelerators XLA's
+    ``eigvalsh``. Eigenvalues below the rounding level ``m · eps · λ_max`` (m the matrix
+    size) are set to 0: they are numerical noise of a rank-deficient matrix, and Rényi
+    entropies with α < 1 would otherwise amplify them (λ^α ≫ λ for tiny λ).
     """
     a = 0.5 * (a + jnp.swapaxes(a, -1, -2))
-    lam = jnp.linalg.eigvalsh(a)
+    lam = host_eigvalsh(a) if jax.default_backend() == "cpu" else jnp.linalg.eigvalsh(a)
     tol = a.shape[-1] * jnp.finfo(lam.dtype).eps * jnp.max(lam, axis=-1, keepdims=True)
     return jnp.where(lam > tol, lam, 0.0)
 
@@ -169,9 +273,10 @@ def lanczos(
     def body(i, carry):
         basis, alpha, beta = carry
         v = basis[i]
-        w = _project(matvec(v), deflate)
-        a = jnp.sum(w * v, axis=0)
-        # rows > i of ``basis`` are still zero, so projecting on all of it is exact
+        w = matvec(v)
+        a = jnp.sum(w * v, axis=0)  # v ⟂ deflate, so vᵀ A v = vᵀ P A P v
+        # rows > i of ``basis`` are still zero, so projecting on all of it is exact; the
+        # basis lies in range(P), so the deflation projection commutes and is applied once
         w = w - jnp.einsum("snm,sm->nm", basis, jnp.einsum("snm,nm->sm", basis, w))
         w = _project(w, deflate)
         b = jnp.linalg.norm(w, axis=0)
@@ -207,21 +312,20 @@ def top_eigenpairs(
     *,
     deflate: Array | None = None,
 ) -> tuple[Array, Array]:
-    """Ritz pairs (descending) of a symmetric PSD operator from the block Krylov space
-    span[Ω, AΩ, …, A^q Ω] (``q = power_iters``), restricted to the complement of ``deflate``.
+    """Ritz pairs (descending) of a symmetric PSD operator A by randomised subspace iteration
+    (Halko, Martinsson & Tropp, SIAM Rev. 53, 2011): Q = orth(A^q Ω) (``q = power_iters`` ≥ 1,
+    re-orthonormalised after every product), then Rayleigh–Ritz on span Q, restricted to the
+    complement of ``deflate``.
 
-    The top Ritz values converge first; keep only the leading part of the
-    ``b (q + 1)``-dimensional space. Returns ``(theta, vectors)``.
+    q + 1 products with blocks of Ω's width b. The top Ritz pairs converge first, with error
+    ∝ (λ_{b+1} / λ_i)^{2q}; keep only the leading part. Returns ``(theta, vectors)``.
     """
-    q = orthonormalize(_project(omega, deflate))
-    blocks = [q]
-    for _ in range(power_iters):
+    q = _project(omega, deflate)
+    for _ in range(max(power_iters, 1)):
         q = orthonormalize(_project(matvec(q), deflate))
-        blocks.append(q)
-    basis = orthonormalize(_project(jnp.concatenate(blocks, axis=1), deflate))
-    b = basis.T @ _project(matvec(basis), deflate)
+    b = q.T @ _project(matvec(q), deflate)
     theta, u = host_eigh(0.5 * (b + b.T))
-    return theta[::-1], (basis @ u)[:, ::-1]
+    return theta[::-1], (q @ u)[:, ::-1]
 
 
 def deflated_slq(
@@ -234,7 +338,8 @@ def deflated_slq(
     rank: int,
     probes: int,
     steps: int,
-    power_iters: int = 3,
+    power_iters: int = 2,
+    oversample: int = 16,
     known: Array | None = None,
     known_values: Array | None = None,
 ) -> tuple[Array, Array]:
@@ -242,19 +347,19 @@ def deflated_slq(
 
     ``known: (n, j)`` orthonormal eigenvectors with eigenvalues ``known_values`` are deflated
     exactly; the next ``rank`` eigenpairs come from :func:`top_eigenpairs` on a block of
-    ``2·rank`` vectors; the rest is Hutchinson (``probes`` Rademacher vectors) with
+    ``rank + oversample`` vectors; the rest is Hutchinson (``probes`` Rademacher vectors) with
     ``steps``-point Lanczos quadrature on the complement.
 
     Returns ``(per_probe, top)``: ``per_probe: (probes, len(fns))`` are independent unbiased
     (up to quadrature) estimates of the traces (exact top part included in each), and ``top``
-    the deflated eigenvalues (known first). Cost: (power_iters + 2 + steps) products with
-    blocks of ≈ 2·rank or ``probes`` vectors.
+    the deflated eigenvalues (known first). Cost: power_iters + 1 products with blocks of
+    ``rank + oversample`` vectors and ``steps`` products with blocks of ``probes`` vectors.
     """
     k_omega, k_probe = jax.random.split(key)
     top_vals = [] if known is None else [known_values]
     basis = known
     if rank > 0:
-        omega = jax.random.normal(k_omega, (n, 2 * rank), dtype)
+        omega = jax.random.normal(k_omega, (n, rank + oversample), dtype)
         theta, vecs = top_eigenpairs(matvec, omega, power_iters, deflate=basis)
         theta, vecs = jnp.maximum(theta[:rank], 0.0), vecs[:, :rank]
         top_vals.append(theta)

@@ -18,14 +18,22 @@ Two solvers:
   duplicated rows: values-only decomposition, zero eigenvalues masked), O(n² d + n³).
 - ``"lanczos"``: DSE = log T − H / T with T = tr K^t and H = tr(K^t log K^t), both from one
   deflated stochastic Lanczos quadrature (:func:`infoest.ops.spectral.deflated_slq`): the top
-  eigenvector √(G 1) (λ = 1) exactly, the next ``rank`` eigenvalues by block Krylov
-  Rayleigh–Ritz, the remainder by Hutchinson with ``probes`` Rademacher vectors and
-  ``steps`` Lanczos steps. Cost O(n² (d + rank + probes) · (steps + power_iters)) and, with
-  ``block_size``, O(n · block_size) memory (the n × n matrix is never stored). Stochastic
-  (needs ``key``); ``stderr`` is the delta-method standard error over probes. Accuracy is
-  documented in ``docs/spectral.md``: ≲ 1 % relative when the spectrum is either dominated by
-  ≲ ``rank`` eigenvalues or flat beyond them; largest when DSE itself is close to 0 (large t,
-  large σ), where a relative error is not meaningful.
+  eigenvector √(G 1) (λ = 1) exactly, the next ``rank`` eigenvalues by randomised subspace
+  iteration (``power_iters`` + 1 products with rank + 16 vectors, Rayleigh–Ritz), the
+  remainder by Hutchinson with ``probes`` Rademacher vectors and ``steps`` Lanczos steps on
+  the deflated operator. Cost O(n² d + n² (rank · (power_iters + 1) + probes · steps)) with K
+  stored (n ≤ 16 384); with ``block_size`` (default above 16 384) K is never stored, memory is
+  O(n · block_size) and each of the 1 + power_iters + 1 + steps products recomputes the
+  affinity (O(n² d) each). Stochastic (needs ``key``); ``stderr`` is the delta-method standard
+  error over probes.
+
+  Error (measured, n = 1 000 / 4 000, d = 256 uniform[0, 1], σ = 10, t = 1, default
+  settings, rank = d): 0.02-0.03 % relative to the exact path (stderr 0.02-0.08 %); with
+  rank = 128 < d instead ±0.5-1 %. The error is small when at most ``rank`` eigenvalues stand
+  out and the rest of the spectrum is flat (Hutchinson variance of a flat remainder is tiny);
+  it grows when many eigenvalues beyond ``rank`` are of similar, large size (raise ``rank``)
+  and it is not meaningful as a relative error when DSE ≈ 0 (large t, large σ). Tested:
+  within 1 % and 4 stderr of the exact path. Not meant for gradients.
 """
 
 from __future__ import annotations
@@ -96,7 +104,8 @@ def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_siz
     top = (top / jnp.linalg.norm(top))[:, None]
     fns = (lambda x: safe_pow(x, t), lambda x: t * safe_pow(x, t) * safe_log(x))
     per_probe, _ = deflated_slq(
-        matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4), probes=probes,
+        matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4),
+        oversample=min(16, n // 4), probes=probes,
         steps=min(steps, n - 1), power_iters=power_iters, known=top,
         known_values=jnp.ones((1,), z.dtype),
     )
@@ -119,7 +128,8 @@ def _subsample(z, max_n, key):
     return z[idx], key
 
 
-@register("entropy", "dse", differentiable=True, min_samples=16)
+@register("entropy", "dse", differentiable=True, min_samples=16, measure="diffusion",
+          bench_kwargs={"sigma": 1.0})  # the σ of infoest.tasks.spectral
 def dse(
     z,
     *,
@@ -128,10 +138,10 @@ def dse(
     solver: str = "exact",
     key: Array | None = None,
     max_n: int | None = None,
-    rank: int = 128,
-    probes: int = 32,
-    steps: int = 40,
-    power_iters: int = 3,
+    rank: int | None = None,
+    probes: int = 16,
+    steps: int = 10,
+    power_iters: int = 2,
     block_size: int | None = None,
     units: str = "nats",
 ) -> Estimate:
@@ -153,7 +163,9 @@ def dse(
         max_n: subsample this many rows without replacement first (the reference uses
             10 000); ``None`` uses all rows.
         rank, probes, steps, power_iters: static sizes of the ``"lanczos"`` solver (top
-            eigenvalues deflated, Hutchinson probes, Lanczos steps, block Krylov powers).
+            eigenvalues deflated, default min(d, 512): a smooth Gaussian kernel has about d
+            leading eigenvalues after the top one; Hutchinson probes; Lanczos steps;
+            subspace-iteration powers).
         block_size: ``"lanczos"`` only: rows of G recomputed per block so that the n × n
             matrix is never stored; ``None`` stores K when n ≤ 16 384 and uses 512 otherwise.
         units: ``"nats"`` or ``"bits"``.
@@ -168,6 +180,8 @@ def dse(
     check_units(units)
     if max_n is not None:
         max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
+    if rank is None:
+        rank = min(z.shape[1], 512)
     rank = _checks.check_positive_int(rank, "rank", minimum=0)
     probes = _checks.check_positive_int(probes, "probes", minimum=2)
     steps = _checks.check_positive_int(steps, "steps", minimum=2)

@@ -37,6 +37,7 @@ from infoest.ops.kernels import (
     sq_distances,
     symmetric_normalize,
 )
+from infoest.ops.spectral import eigvalsh_psd
 from infoest.spectral._checks import check_positive, check_units
 from infoest.spectral._dse import dse_from_spectrum
 from infoest.spectral._units import estimate
@@ -80,7 +81,7 @@ def _dsmi(z, codes, sigma, t, key, rule, n_classes, num_repetitions):
 
     def entropy_of(mask):
         k, _ = symmetric_normalize(g, mask)
-        lam = jnp.clip(jnp.linalg.eigvalsh(k), 0.0, 1.0)
+        lam = jnp.minimum(eigvalsh_psd(k), 1.0)
         return dse_from_spectrum(lam, t)
 
     def per_class(args):
@@ -137,6 +138,8 @@ def _labels(y, n_clusters, n_classes, n):
     stochastic=True,
     min_samples=32,
     test_kwargs={"n_clusters": 3, "num_repetitions": 2},
+    measure="diffusion",
+    bench_kwargs={"n_clusters": 3, "num_repetitions": 2, "sigma": 1.0},  # infoest.tasks.spectral
 )
 def dsmi(
     z,

@@ -76,7 +76,7 @@ def _checked(z, name="z"):
     return z
 
 
-@register("entropy", "matrix", differentiable=True, min_samples=16)
+@register("entropy", "matrix", differentiable=True, min_samples=16, measure="von-neumann")
 def matrix_entropy(
     z,
     *,

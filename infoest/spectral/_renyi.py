@@ -119,7 +119,8 @@ def _options(alpha, sigma, kernel, solver, units):
     return (0.0 if rule else sigma), rule
 
 
-@register("entropy", "renyi", differentiable=True, min_samples=16)
+@register("entropy", "renyi", differentiable=True, min_samples=16, measure="matrix-renyi",
+          bench_kwargs={"sigma": 1.0})  # the σ of infoest.tasks.spectral
 def renyi_entropy(
     x,
     *,
@@ -167,7 +168,8 @@ def joint_renyi_entropy(
     return estimate(value, method="renyi_joint", units=units)
 
 
-@register("mutual_information", "matrix", differentiable=True, min_samples=16)
+@register("mutual_information", "matrix", differentiable=True, min_samples=16,
+          measure="matrix-renyi", bench_kwargs={"sigma": 1.0})
 def matrix_mutual_information(
     x,
     y,

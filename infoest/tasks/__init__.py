@@ -3,7 +3,8 @@
 Every task is a :class:`Task`: a name, the quantity it measures, its exact ``value`` in nats
 and a pure-JAX ``sampler(key, n)`` returning the positional data arguments of that quantity's
 entry point. Constructors live in the family modules (:mod:`~infoest.tasks.distributions`,
-:mod:`~infoest.tasks.blocks`, :mod:`~infoest.tasks.processes`) and are re-exported here.
+:mod:`~infoest.tasks.blocks`, :mod:`~infoest.tasks.processes`,
+:mod:`~infoest.tasks.spectral`) and are re-exported here.
 
 Discovery (used by ``infoest bench``): each module listed in :data:`MODULES` may define
 ``tasks(quick: bool = False) -> list[Task]``; :func:`all_tasks` concatenates them. With
@@ -12,7 +13,7 @@ Discovery (used by ``infoest bench``): each module listed in :data:`MODULES` may
 
 from __future__ import annotations
 
-from infoest.tasks import blocks, distributions, processes
+from infoest.tasks import blocks, distributions, processes, spectral
 from infoest.tasks._task import Task
 from infoest.tasks.distributions import (
     additive_uniform,
@@ -36,7 +37,7 @@ from infoest.tasks.distributions import (
 )
 
 #: The modules searched by :func:`all_tasks`, each optionally defining ``tasks(quick)``.
-MODULES = (distributions, blocks, processes)
+MODULES = (distributions, blocks, processes, spectral)
 
 
 def all_tasks(quantity: str | None = None, *, quick: bool = False) -> list[Task]:
@@ -69,6 +70,7 @@ __all__ = [
     "blocks",
     "distributions",
     "processes",
+    "spectral",
     "additive_uniform",
     "asinh",
     "bivariate_normal",

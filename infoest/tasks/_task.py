@@ -1,12 +1,13 @@
 """The ground-truth task type shared by every family's tasks and by ``infoest bench``.
 
 Discovery protocol: a module listed in ``infoest.tasks.MODULES`` (``distributions``,
-``blocks``, ``processes``) contributes to ``infoest bench`` by defining
+``blocks``, ``processes``, ``spectral``) contributes to ``infoest bench`` by defining
 
     def tasks(quick: bool = False) -> list[Task]: ...
 
-returning its tasks; with ``quick=True`` only one or two per quantity (the quick benchmark runs
-every registered method of that quantity on each of them, at small n). Task names must be
+returning its tasks; with ``quick=True`` only one or two per quantity and measure (the quick
+benchmark runs every registered method of that quantity and measure on each of them, at
+small n). Task names must be
 unique across modules. ``Task.sampler(key, n)`` must be pure JAX (explicit key, no global
 state) and return the positional data arguments of the quantity's entry point, e.g. ``(x, y)``
 for mutual information, ``(x,)`` for entropy, ``(source, target)`` for transfer entropy.
@@ -30,6 +31,10 @@ class Task:
         sampler: ``sampler(key, n) -> tuple of arrays``, the positional data arguments of the
             quantity's entry point (e.g. ``(x, y)``), samples on axis 0.
         params: the task's parameters, for reports.
+        measure: which functional ``value`` is: ``"shannon"`` (differential / Shannon
+            information, the default) or a spectral measure (``"von-neumann"``,
+            ``"matrix-renyi"``, ``"diffusion"``; :mod:`infoest.tasks.spectral`).
+            ``infoest bench`` runs a method only on tasks of its own measure.
     """
 
     name: str
@@ -37,6 +42,7 @@ class Task:
     value: float
     sampler: Callable[..., tuple[Any, ...]]
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    measure: str = "shannon"
 
     def sample(self, key, n: int) -> tuple[Any, ...]:
         """Draw ``n`` samples with the PRNG ``key``; returns the data arguments as a tuple."""
