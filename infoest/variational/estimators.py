@@ -158,7 +158,7 @@ def fit_critic(
     batch_size: int | None = None,
     learning_rate: float | Array = 1e-3,
     tau: float | Array = 5.0,
-    mine_rate: float | Array = 0.01,
+    mine_rate: float | Array = 0.1,
     standardize: bool = True,
     eval_data: tuple[Array, Array] | None = None,
     eval_every: int | None = None,
@@ -275,7 +275,7 @@ def mutual_information(
     batch_size: int | None = None,
     learning_rate: float | Array = 1e-3,
     tau: float | Array = 5.0,
-    mine_rate: float | Array = 0.01,
+    mine_rate: float | Array = 0.1,
     eval_fraction: float = 0.5,
     standardize: bool = True,
     eval_every: int | None = None,
@@ -300,7 +300,8 @@ def mutual_information(
         steps: training steps (static). batch_size: minibatch size (default
             ``min(256, n_train)``); the B×B score matrix of each step uses B² pairs.
         learning_rate: Adam learning rate (traced). tau: SMILE clip (traced).
-        mine_rate: weight of the new batch in MINE's moving average (traced).
+        mine_rate: weight of the new batch in MINE's moving average (traced); 0.1 as in
+            bmi and the SMILE code (Belghazi et al.'s community port used 0.01).
         eval_fraction: fraction of samples held out to evaluate the bound.
         standardize: z-score x and y (MI is invariant) with the statistics of all samples.
         eval_every, patience, select: held-out monitoring during training: evaluate the
