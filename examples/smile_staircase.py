@@ -6,8 +6,8 @@ fresh batch of 64 pairs every step (online training), Adam lr 5e-4. For every cr
 MLP on concat(x, y); separable: g(x)ᵀh(y)) it trains SMILE τ ∈ {1, 5, ∞}, InfoNCE, NWJ and MINE
 and plots the per-step estimates (EMA, span 200) against the staircase, with log 64 dashed.
 
-Each estimator is ONE compiled ``infoest.train.fit`` call, ``jax.vmap``-ed over the data kind
-(Gaussian / cubic) and, for SMILE, over τ: 6 SMILE runs are one program.
+Each critic kind is ONE compiled ``infoest.train.fit`` call, ``jax.vmap``-ed over the 12
+(data kind, estimator) configurations: the bound index and τ are traced arrays.
 
     python examples/smile_staircase.py                     # published length: 20 000 steps
     python examples/smile_staircase.py --steps 500 --width 64   # scaled (1/8), minutes on CPU
