@@ -61,7 +61,7 @@ def run_group(group, *, n: int, steps: int, mc_iter: int, seed: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=PUBLISHED_N, help="samples per task")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (overrides --scale)")
+    parser.add_argument("--steps", type=int, default=None, help="steps (overrides --scale)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help=f"fraction of the published {PUBLISHED_STEPS} steps")
     parser.add_argument("--mc-iter", type=int, default=1)

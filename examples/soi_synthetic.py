@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=10, help="coordinates per variable")
     parser.add_argument("--n", type=int, default=PUBLISHED_N)
-    parser.add_argument("--steps", type=int, default=None, help="training steps (overrides --scale)")
+    parser.add_argument("--steps", type=int, default=None, help="steps (overrides --scale)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help=f"fraction of the published {PUBLISHED_STEPS} steps")
     parser.add_argument("--rhos", default="0.1,0.3,0.5,0.7")

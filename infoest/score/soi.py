@@ -69,7 +69,8 @@ def _soi_core(z, key, learning_rate, ema_decay, *, sizes, gradient, steps, batch
 
 
 @register("o_information", "soi", stochastic=True,
-          test_kwargs=dict(steps=4, batch_size=32, width=8, mc_iter=1))
+          test_kwargs=dict(steps=4, batch_size=32, width=8, mc_iter=1),
+          bench_kwargs=dict(steps=2000, batch_size=256, mc_iter=4))
 def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000,
                   batch_size: int = 256, learning_rate=1e-3, width: int | None = None,
                   ema_decay=None, mc_iter: int = 10, eval_batch: int | None = 1024) -> Estimate:
