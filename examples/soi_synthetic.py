@@ -114,6 +114,7 @@ def main() -> None:
     fine = np.linspace(min(rhos), max(rhos), 50)
     for ax, setting in zip(axes[0], settings, strict=True):
         ax.plot(fine, [truth(setting, r, dim)[0] for r in fine], "k-", label="closed form")
+        ax.plot(rhos, [truth(setting, r, dim)[0] for r in rhos], "kx")
         ax.errorbar(rhos, results[setting][:, 0], yerr=results[setting][:, 3], fmt="o",
                     label="SΩI")
         ax.set_xlabel("ρ")
