@@ -38,6 +38,8 @@ from infoest.score.network import denoiser, train_score_net
 __all__ = ["mutual_information", "entropy", "standardize", "auto_ema"]
 
 _TEST = dict(steps=4, batch_size=32, width=8, mc_iter=1)
+#: ``infoest bench``: a short but meaningful run (n = 1000-5000 samples, ≈10 s per task on CPU)
+_BENCH = dict(steps=2000, batch_size=128, mc_iter=4)
 
 
 def standardize(z):
@@ -89,7 +91,8 @@ def _minde_core(z, key, learning_rate, ema_decay, *, sizes, masks_key, steps, ba
     return mean, se, log_sd, result.train_loss
 
 
-@register("mutual_information", "minde", stochastic=True, test_kwargs=_TEST)
+@register("mutual_information", "minde", stochastic=True, test_kwargs=_TEST,
+          bench_kwargs=_BENCH)
 def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
                        steps: int = 10_000, batch_size: int = 128, learning_rate=1e-3,
                        width: int | None = None, ema_decay=None, mc_iter: int = 10,
@@ -137,7 +140,8 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
                          mi_sigma=mean[terms["mi_sigma"]], entropy=ent, train_loss=loss)
 
 
-@register("entropy", "minde", stochastic=True, test_kwargs=_TEST)
+@register("entropy", "minde", stochastic=True, test_kwargs=_TEST,
+          bench_kwargs=_BENCH)
 def entropy(x, *, key, steps: int = 10_000, batch_size: int = 128, learning_rate=1e-3,
             width: int | None = None, ema_decay=None, mc_iter: int = 10,
             eval_batch: int | None = 4096) -> Estimate:

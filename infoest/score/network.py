@@ -24,7 +24,7 @@ from infoest.score import sde
 from infoest.score.masks import DIFFUSED, assemble, mask_weights
 from infoest.train import fit
 
-__all__ = ["ScoreNet", "default_width", "denoiser", "score_loss", "train_score_net"]
+__all__ = ["Dense", "ScoreNet", "default_width", "denoiser", "score_loss", "train_score_net"]
 
 
 def default_width(dim: int) -> int:
@@ -32,38 +32,59 @@ def default_width(dim: int) -> int:
     return 64 if dim <= 10 else 128 if dim <= 50 else 256
 
 
+class Dense(eqx.Module):
+    """Affine layer ``weight @ x + bias``."""
+
+    weight: Array
+    bias: Array
+
+    def __call__(self, x: Array) -> Array:
+        return self.weight @ x + self.bias
+
+
+def _dense_layers(shapes, key, dtype) -> list[Dense]:
+    """Layers ``(fan_in, fan_out)`` with PyTorch's default init U(±1/sqrt(fan_in)).
+
+    All parameters come from ONE uniform draw (each separate draw adds a PRNG kernel to the
+    compiled program, and the network is initialised inside the estimators' jit).
+    """
+    sizes = [(o * i, o) for i, o in shapes]
+    u = jax.random.uniform(key, (sum(a + b for a, b in sizes),), dtype, -1.0, 1.0)
+    layers, at = [], 0
+    for (fan_in, fan_out), (nw, nb) in zip(shapes, sizes, strict=True):
+        scale = 1.0 / np.sqrt(fan_in)
+        w = u[at:at + nw].reshape(fan_out, fan_in) * scale
+        b = u[at + nw:at + nw + nb] * scale
+        layers.append(Dense(w, b))
+        at += nw + nb
+    return layers
+
+
 class ScoreNet(eqx.Module):
     """Noise predictor ε̂(z, t⃗) for inputs ``z: (dim,)`` and per-variable times ``(n_vars,)``."""
 
-    inp: eqx.nn.Linear
-    time1: eqx.nn.Linear
-    time2: eqx.nn.Linear
+    inp: Dense
+    time1: Dense
+    time2: Dense
     norm1: eqx.nn.GroupNorm
-    lin1: eqx.nn.Linear
+    lin1: Dense
     norm2: eqx.nn.GroupNorm
-    lin2: eqx.nn.Linear
-    skip: eqx.nn.Linear
+    lin2: Dense
+    skip: Dense
     norm_out: eqx.nn.GroupNorm
-    out: eqx.nn.Linear
+    out: Dense
 
     def __init__(self, dim: int, n_vars: int, width: int | None = None, *, key: Array,
                  dtype=None):
         h = default_width(dim) if width is None else width
         groups = 8 if h % 8 == 0 else 1
-        ks = jax.random.split(key, 7)
-        lin = lambda a, b, k: eqx.nn.Linear(a, b, key=k, dtype=dtype)  # noqa: E731
-        self.inp = lin(dim, h, ks[0])
-        self.time1 = lin(n_vars, h, ks[1])
-        self.time2 = lin(h, h, ks[2])
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        (self.inp, self.time1, self.time2, self.lin1, self.lin2, self.skip) = _dense_layers(
+            [(dim, h), (n_vars, h), (h, h), (2 * h, h), (h, h), (2 * h, h)], key, dtype)
         self.norm1 = eqx.nn.GroupNorm(groups, 2 * h, dtype=dtype)
-        self.lin1 = lin(2 * h, h, ks[3])
         self.norm2 = eqx.nn.GroupNorm(groups, h, dtype=dtype)
-        self.lin2 = lin(h, h, ks[4])
-        self.skip = lin(2 * h, h, ks[5])
         self.norm_out = eqx.nn.GroupNorm(groups, h, dtype=dtype)
-        out = lin(h, dim, ks[6])
-        self.out = eqx.tree_at(lambda layer: (layer.weight, layer.bias), out,
-                               (jnp.zeros_like(out.weight), jnp.zeros_like(out.bias)))
+        self.out = Dense(jnp.zeros((dim, h), dtype), jnp.zeros((dim,), dtype))  # zero init
 
     def __call__(self, z: Array, tvec: Array) -> Array:
         temb = self.time2(jax.nn.gelu(self.time1(tvec)))
@@ -86,12 +107,13 @@ def denoiser(net: ScoreNet, index: np.ndarray):
 def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarray) -> Array:
     """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample."""
     b, dim = x0.shape
-    kt, ke, km = jax.random.split(key, 3)
-    t = sde.sample_time(kt, (b,), dtype=x0.dtype)
+    ku, ke = jax.random.split(key)
+    u = jax.random.uniform(ku, (2, b), x0.dtype, 1e-7, 1.0)
+    t = sde.time_from_uniform(u[0])  # t ~ q(t) by inverse CDF
     eps = jax.random.normal(ke, x0.shape, x0.dtype)
     xt = sde.perturb(x0, t[:, None], eps)
-    probs = jnp.asarray(mask_weights(masks), x0.dtype)
-    chosen = jnp.asarray(masks)[jax.random.choice(km, masks.shape[0], (b,), p=probs)]
+    cdf = np.cumsum(mask_weights(masks))[:-1]  # mask i with probability mask_weights[i]
+    chosen = jnp.asarray(masks)[jnp.searchsorted(jnp.asarray(cdf, x0.dtype), u[1], side="right")]
     z, tvec = jax.vmap(assemble, in_axes=(0, 0, 0, 0, None))(x0, xt, t, chosen, index)
     eps_hat = jax.vmap(net)(z, tvec)
     diffused = chosen[:, index] == DIFFUSED
@@ -107,7 +129,8 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     """Train a :class:`ScoreNet` on standardised samples ``z: (n, D)`` with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
-    MINDE / SΩI). Batches larger than n are clipped to n.
+    MINDE / SΩI). Minibatches are drawn i.i.d. from the rows (with replacement);
+    batches larger than n are clipped to n.
     """
     kinit, kfit = jax.random.split(key)
     net = ScoreNet(z.shape[1], int(masks.shape[1]), width, key=kinit, dtype=z.dtype)
@@ -115,6 +138,14 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     def loss_fn(model, batch, k):
         return score_loss(model, batch, k, masks, index)
 
-    result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
-                 learning_rate=learning_rate, ema_decay=ema_decay, progress=progress)
+    n, b = z.shape[0], min(batch_size, z.shape[0])
+
+    def draw(k, step):
+        # i.i.d. rows (with replacement): O(batch) per step, where drawing without
+        # replacement permutes all n rows every step (the dominant cost at n = 100k).
+        del step
+        return z[jax.random.randint(k, (b,), 0, n)]
+
+    result = fit(loss_fn, net, draw, key=kfit, steps=steps, learning_rate=learning_rate,
+                 ema_decay=ema_decay, progress=progress)
     return result.ema_model, result
