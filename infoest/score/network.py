@@ -129,7 +129,7 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     """Train a :class:`ScoreNet` on standardised samples ``z: (n, D)`` with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
-    MINDE / SΩI). Minibatches are drawn i.i.d. from the rows (with replacement);
+    MINDE / SΩI). Minibatches come from :func:`infoest.train.fit` (one shuffle per epoch);
     batches larger than n are clipped to n.
     """
     kinit, kfit = jax.random.split(key)
@@ -138,14 +138,6 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     def loss_fn(model, batch, k):
         return score_loss(model, batch, k, masks, index)
 
-    n, b = z.shape[0], min(batch_size, z.shape[0])
-
-    def draw(k, step):
-        # i.i.d. rows (with replacement): O(batch) per step, where drawing without
-        # replacement permutes all n rows every step (the dominant cost at n = 100k).
-        del step
-        return z[jax.random.randint(k, (b,), 0, n)]
-
-    result = fit(loss_fn, net, draw, key=kfit, steps=steps, learning_rate=learning_rate,
-                 ema_decay=ema_decay, progress=progress)
+    result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
+                 learning_rate=learning_rate, ema_decay=ema_decay, progress=progress)
     return result.ema_model, result
