@@ -72,7 +72,7 @@ def diffusion_spectrum(z: Array, sigma, *, mask: Array | None = None) -> Array:
     """
     g = gaussian_affinity(z, bandwidth(z, sigma))
     k, _ = symmetric_normalize(g, mask)
-    return jnp.minimum(eigvalsh_psd(k), 1.0)
+    return jnp.minimum(eigvalsh_psd(k, entrywise=True), 1.0)
 
 
 def dse_from_spectrum(lam: Array, t=1.0) -> Array:

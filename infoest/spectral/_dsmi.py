@@ -81,7 +81,7 @@ def _dsmi(z, codes, sigma, t, key, rule, n_classes, num_repetitions):
 
     def entropy_of(mask):
         k, _ = symmetric_normalize(g, mask)
-        lam = jnp.minimum(eigvalsh_psd(k), 1.0)
+        lam = jnp.minimum(eigvalsh_psd(k, entrywise=True), 1.0)
         return dse_from_spectrum(lam, t)
 
     def per_class(args):

@@ -66,21 +66,27 @@ def normalize_gram(k: Array) -> Array:
     return a / jnp.trace(a, axis1=-2, axis2=-1)[..., None, None]
 
 
-def gram_entropy(k: Array, alpha=1.01, *, solver: str = "eigh") -> Array:
+def gram_entropy(
+    k: Array, alpha=1.01, *, solver: str = "eigh", entrywise: bool = True
+) -> Array:
     """S_α of a (not necessarily normalised) PSD Gram matrix ``k: (n, n)``, in nats.
 
     ``solver="frobenius"`` uses S₂ = −log ‖A‖_F² and ignores ``alpha`` (valid for α = 2 only).
+    ``entrywise``: ``k`` was evaluated entry by entry (a Gaussian kernel), not formed by a
+    matmul (a linear kernel); sets the rounding threshold
+    (:func:`~infoest.ops.spectral.eigvalsh_psd`).
     """
     a = normalize_gram(k)
     if solver == "frobenius":
         return frobenius_renyi2(a)
-    return spectrum_entropy(eigvalsh_psd(a), alpha)
+    return spectrum_entropy(eigvalsh_psd(a, entrywise=entrywise), alpha)
 
 
 def _entropy_core(x, alpha, sigma, kernel, solver):
     if kernel == "linear" and solver == "eigh":  # Gram trick: d × d when d < n
         return spectrum_entropy(gram_eigvalsh(_safe_unit_rows(x)), alpha)
-    return gram_entropy(gram_matrix(x, kernel=kernel, sigma=sigma), alpha, solver=solver)
+    return gram_entropy(gram_matrix(x, kernel=kernel, sigma=sigma), alpha, solver=solver,
+                        entrywise=kernel == "gaussian")
 
 
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
@@ -93,18 +99,15 @@ def _joint(xs, alpha, sigma, rule, kernel, solver):
     k = 1.0
     for x in xs:
         k = k * gram_matrix(x, kernel=kernel, sigma=rule or sigma)
-    return gram_entropy(k, alpha, solver=solver)
+    return gram_entropy(k, alpha, solver=solver, entrywise=kernel == "gaussian")
 
 
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
 def _mi(x, y, alpha, sigma, rule, kernel, solver):
     kx = gram_matrix(x, kernel=kernel, sigma=rule or sigma)
     ky = gram_matrix(y, kernel=kernel, sigma=rule or sigma)
-    return (
-        gram_entropy(kx, alpha, solver=solver)
-        + gram_entropy(ky, alpha, solver=solver)
-        - gram_entropy(kx * ky, alpha, solver=solver)
-    )
+    entropy = partial(gram_entropy, alpha=alpha, solver=solver, entrywise=kernel == "gaussian")
+    return entropy(kx) + entropy(ky) - entropy(kx * ky)
 
 
 def _options(alpha, sigma, kernel, solver, units):
