@@ -73,9 +73,10 @@ class ScoreNet(eqx.Module):
     skip: Dense
     norm_out: eqx.nn.GroupNorm
     out: Dense
+    skip_index: tuple[int, ...] | None = eqx.field(static=True)
 
     def __init__(self, dim: int, n_vars: int, width: int | None = None, *, key: Array,
-                 dtype=None):
+                 dtype=None, skip_index=None):
         h = default_width(dim) if width is None else width
         groups = 8 if h % 8 == 0 else 1
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -85,6 +86,7 @@ class ScoreNet(eqx.Module):
         self.norm2 = eqx.nn.GroupNorm(groups, h, dtype=dtype)
         self.norm_out = eqx.nn.GroupNorm(groups, h, dtype=dtype)
         self.out = Dense(jnp.zeros((dim, h), dtype), jnp.zeros((dim,), dtype))  # zero init
+        self.skip_index = None if skip_index is None else tuple(int(i) for i in skip_index)
 
     def __call__(self, z: Array, tvec: Array) -> Array:
         temb = self.time2(jax.nn.gelu(self.time1(tvec)))
@@ -92,7 +94,11 @@ class ScoreNet(eqx.Module):
         h = jnp.concatenate([h0, h0])
         a = self.lin1(jax.nn.silu(self.norm1(h))) + temb
         a = self.lin2(jax.nn.silu(self.norm2(a))) + self.skip(h)
-        return self.out(jax.nn.silu(self.norm_out(a)))
+        eps_hat = self.out(jax.nn.silu(self.norm_out(a)))
+        if self.skip_index is not None:
+            # Gaussian-reference skip: ε̂ = σ(t_i) z + network (σ(0) = 0 on clean inputs).
+            eps_hat = eps_hat + sde.std(tvec)[np.asarray(self.skip_index)] * z
+        return eps_hat
 
 
 def denoiser(net: ScoreNet, index: np.ndarray):
@@ -104,7 +110,8 @@ def denoiser(net: ScoreNet, index: np.ndarray):
     return call
 
 
-def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarray) -> Array:
+def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarray, *,
+               per_coordinate: bool = True) -> Array:
     """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample."""
     b, dim = x0.shape
     ku, ke = jax.random.split(key)
@@ -120,12 +127,13 @@ def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarr
     n_diff = jnp.maximum(diffused.sum(1), 1).astype(x0.dtype)
     weight = 1.0 + (dim - n_diff) / dim
     sq = jnp.sum(jnp.where(diffused, eps_hat - eps, 0.0) ** 2, axis=1)
-    return jnp.mean(weight * sq / n_diff)
+    return jnp.mean(weight * sq / n_diff) if per_coordinate else jnp.mean(weight * sq)
 
 
 def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, steps: int,
                     batch_size: int, learning_rate=1e-3, width: int | None = None,
-                    ema_decay=0.999, progress: bool = False):
+                    ema_decay=0.999, progress: bool = False, per_coordinate: bool = True,
+                    gaussian_skip: bool = False):
     """Train a :class:`ScoreNet` on standardised samples ``z: (n, D)`` with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
@@ -133,10 +141,11 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     batches larger than n are clipped to n.
     """
     kinit, kfit = jax.random.split(key)
-    net = ScoreNet(z.shape[1], int(masks.shape[1]), width, key=kinit, dtype=z.dtype)
+    net = ScoreNet(z.shape[1], int(masks.shape[1]), width, key=kinit, dtype=z.dtype,
+                   skip_index=index if gaussian_skip else None)
 
     def loss_fn(model, batch, k):
-        return score_loss(model, batch, k, masks, index)
+        return score_loss(model, batch, k, masks, index, per_coordinate=per_coordinate)
 
     result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
                  learning_rate=learning_rate, ema_decay=ema_decay, progress=progress)
