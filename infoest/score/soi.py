@@ -54,16 +54,17 @@ def subsets(k: int, gradient: bool) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("sizes", "gradient", "steps", "batch_size",
-                                             "width", "mc_iter", "eval_batch"))
+                                             "width", "mc_iter", "eval_batch", "gaussian_skip"))
 def _soi_core(z, key, learning_rate, ema_decay, *, sizes, gradient, steps, batch_size, width,
-              mc_iter, eval_batch):
+              mc_iter, eval_batch, gaussian_skip):
     k = len(sizes)
     index = var_index(sizes)
     z, _ = standardize(z)
     kfit, kest = jax.random.split(key)
     net, result = train_score_net(z, index, soi_masks(k, gradient=gradient), key=kfit,
                                   steps=steps, batch_size=batch_size,
-                                  learning_rate=learning_rate, width=width, ema_decay=ema_decay)
+                                  learning_rate=learning_rate, width=width, ema_decay=ema_decay,
+                                  per_coordinate=False, gaussian_skip=gaussian_skip)
     sets = jnp.asarray(subsets(k, gradient))
     base = soi_integrand(denoiser(net, index), index, sets)
 
@@ -81,7 +82,8 @@ def _soi_core(z, key, learning_rate, ema_decay, *, sizes, gradient, steps, batch
           bench_kwargs=dict(steps=2000, batch_size=256, mc_iter=4))
 def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000,
                   batch_size: int = 256, learning_rate=1e-3, width: int | None = None,
-                  ema_decay=None, mc_iter: int = 10, eval_batch: int | None = 1024) -> Estimate:
+                  ema_decay=None, mc_iter: int = 10, eval_batch: int | None = 1024,
+                  gaussian_skip: bool = True) -> Estimate:
     """SΩI estimate of the O-information Ω = TC − DTC in nats (Bounoua et al., ICML 2024).
 
     Args:
@@ -97,6 +99,9 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
             min(0.999, 1 − 10/steps)).
         mc_iter: Monte-Carlo passes with fresh (t, ε) per sample.
         eval_batch: samples per chunk at estimation; ``None``: all at once.
+        gaussian_skip: parameterise ε̂ = σ(t) x_t + network on the diffused coordinates
+            (the exact noise prediction of N(0, I) data; EDM-style preconditioning) instead of
+            the paper's plain ε̂ = network (``False``). See the module docstring.
 
     Returns:
         :class:`Estimate` of Ω with Monte-Carlo ``stderr``; diagnostics ``tc``, ``dtc``,
@@ -105,8 +110,9 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
     from infoest.multivariate import as_variables
 
     z, sizes = as_variables(variables)
-    if not isinstance(gradient, bool):
-        raise TypeError(f"`gradient` must be a bool, got {type(gradient).__name__}")
+    for name, flag in (("gradient", gradient), ("gaussian_skip", gaussian_skip)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}")
     steps, batch_size, width, mc_iter, eval_batch = _common(steps, batch_size, width, mc_iter,
                                                             eval_batch)
     width = default_width(z.shape[1]) if width is None else width
@@ -114,7 +120,7 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
     mean, se, loss = _soi_core(
         z, key, jnp.asarray(learning_rate, dtype), jnp.asarray(auto_ema(ema_decay, steps), dtype),
         sizes=sizes, gradient=gradient, steps=steps, batch_size=batch_size, width=width,
-        mc_iter=mc_iter, eval_batch=eval_batch)
+        mc_iter=mc_iter, eval_batch=eval_batch, gaussian_skip=gaussian_skip)
     tc, dtc, omega = mean[0], mean[1], mean[2]
     extra = {"gradient": mean[3:]} if gradient else {}
     return make_estimate(omega, se[2], method="soi", tc=tc, dtc=dtc, o_information=omega,
