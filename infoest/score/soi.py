@@ -13,13 +13,27 @@ random masks; with ``gradient=True`` the training masks also cover the k leave-o
 and the k(k−1) conditionals X_j | X_−ij, and Ω(X_−i) is estimated from the same network.
 Data are standardised per column (Ω, TC, DTC are invariant to it).
 
-Accuracy note: every term is a mean of squared differences of two network outputs, so network
-error biases TC and DTC upward, roughly ∝ (input dimension) × (ε-prediction error); Ω = TC − DTC
-cancels part of it. Measured here (``examples/soi_synthetic.py``, red [3, 3, 4], ρ = 0.5, n =
-100k, 30k steps of batch 256, i.e. 77 of the paper's 500 epochs): with dim 10 (100 inputs) TC
-31.2 vs 12.7 and DTC 29.1 vs 8.8 were over-estimated ~3x and Ω was 2.11 vs 3.93 — far more
-training than the 10k-step default is needed at that size; with dim 1 (10 inputs) TC 1.75
-vs 1.27, DTC 1.27 vs 0.88, Ω 0.48 vs 0.39 (+23 %).
+Training and accuracy. Every term is a mean of squared differences of two network outputs:
+uncorrelated network error adds to TC and DTC, a network that under-fits the dependence
+(scores pulled toward the product of marginals) subtracts; Ω = TC − DTC cancels part of
+either. Three details decide the accuracy (measured on red [3, 3, 4], ρ = 0.5, dim 10 (100
+inputs), n = 100k, width 192, batch 256, lr 1e-3, 6k steps, against the exact Gaussian scores
+on 5 000 samples; "error energy" = Z·½E‖ε̂_net − ε̂_exact‖², in nats):
+
+- time weights bounded by Z below t_ε (:func:`sde.is_weight`; the reference code does the
+  same): the unbounded ratio (weights up to 2·10⁴) added +5.4 nats to TC from the 5 % of draws
+  with t < 10⁻³;
+- the loss summed over the diffused coordinates (SΩI's reference loss), not divided by their
+  number: the division weighted the 100-coordinate joint score ~19x less per coordinate than
+  the marginals/conditionals — joint error energy 59 → 18 nats;
+- the Gaussian skip ε̂ = σ(t) x_t + network (``gaussian_skip=True``,
+  :mod:`infoest.score.network`): error energies joint / Σ marginals / Σ conditionals 15.4 /
+  5.7 / 13.4 → 3.3 / 0.08 / 5.6 nats; TC 18.1 → 10.3, DTC 22.9 → 7.0 (truth 12.7, 8.8).
+
+With all three, ``examples/soi_synthetic.py`` at 30k steps (77 of the paper's 500 epochs;
+mc_iter 2 over the 100k samples): Ω 3.02 vs 3.93 (−23 %), TC 10.82 vs 12.75, DTC 7.80 vs
+8.82 — a residual under-fit (TC, DTC each ~10–15 % low; the paper reports 3–5 % low after
+195k steps). Before these fixes: Ω 2.11, TC 31.2, DTC 29.1 at the same size.
 """
 
 from __future__ import annotations
