@@ -31,9 +31,19 @@ on 5 000 samples; "error energy" = Z·½E‖ε̂_net − ε̂_exact‖², in nat
   5.7 / 13.4 → 3.3 / 0.08 / 5.6 nats; TC 18.1 → 10.3, DTC 22.9 → 7.0 (truth 12.7, 8.8).
 
 With all three, ``examples/soi_synthetic.py`` at 30k steps (77 of the paper's 500 epochs;
-mc_iter 2 over the 100k samples): Ω 3.02 vs 3.93 (−23 %), TC 10.82 vs 12.75, DTC 7.80 vs
-8.82 — a residual under-fit (TC, DTC each ~10–15 % low; the paper reports 3–5 % low after
-195k steps). Before these fixes: Ω 2.11, TC 31.2, DTC 29.1 at the same size.
+n = 100k, lr 1e-3, mc_iter 2 over the 100k samples), ρ = 0.5:
+
+- red, dim 10: Ω 3.02 vs 3.93 (−23 %), TC 10.82 vs 12.75, DTC 7.80 vs 8.82 (before these
+  fixes: Ω 2.11, TC 31.2, DTC 29.1);
+- syn, dim 10: Ω −1.64 vs −2.17 (sign right, −24 % in magnitude), TC 11.72 vs 13.27, DTC
+  13.37 vs 15.45;
+- red, dim 1: Ω 0.354 vs 0.393 (−10 %), TC 1.222 vs 1.275, DTC 0.868 vs 0.882 (before: +23 %).
+
+What remains at dim 10 is under-fitting (TC and DTC 10–15 % low, the network's joint score
+pulled toward the product of marginals; the paper reports 3–5 % low after 195k steps with its
+transformer). At 6k steps lr 1e-2 (the paper's MLP jobs) was much worse (TC 5.3) and
+scale-shift time conditioning lowered the error energies (joint 2.4, conditionals 3.6) but
+not the Ω error (2.45 vs 3.93).
 """
 
 from __future__ import annotations
