@@ -37,7 +37,9 @@ n = 100k, lr 1e-3, mc_iter 2 over the 100k samples), ρ = 0.5:
   fixes: Ω 2.11, TC 31.2, DTC 29.1);
 - syn, dim 10: Ω −1.64 vs −2.17 (sign right, −24 % in magnitude), TC 11.72 vs 13.27, DTC
   13.37 vs 15.45;
-- red, dim 1: Ω 0.354 vs 0.393 (−10 %), TC 1.222 vs 1.275, DTC 0.868 vs 0.882 (before: +23 %).
+- red, dim 1: Ω 0.354 vs 0.393 (−10 %), TC 1.222 vs 1.275, DTC 0.868 vs 0.882 (before: +23 %);
+- syn, dim 1: Ω −0.162 vs −0.217 (sign right, −25 % in magnitude), TC 1.269 vs 1.327, DTC
+  1.431 vs 1.545.
 
 What remains at dim 10 is under-fitting (TC and DTC 10–15 % low, the network's joint score
 pulled toward the product of marginals; the paper reports 3–5 % low after 195k steps with its
