@@ -61,7 +61,7 @@ def run_setting(setting: str, rhos, *, dim: int, n: int, steps: int, mc_iter: in
     def one(z, key):
         est = infoest.o_information(variables_of(z), method="soi", key=key, steps=steps,
                                     batch_size=256, learning_rate=learning_rate,
-                                    ema_decay=0.999, mc_iter=mc_iter)
+                                    mc_iter=mc_iter)  # EMA decay min(0.999, 1 − 10/steps)
         return est.value, est.diagnostics["tc"], est.diagnostics["dtc"], est.stderr
 
     keys = jax.random.split(jax.random.PRNGKey(seed + 100), len(rhos))

@@ -37,6 +37,24 @@ def test_importance_sampling_is_unbiased():
         assert float(est) == pytest.approx(exact, abs=5e-3)
 
 
+def test_constant_eps_error_is_not_amplified_near_t0():
+    """A fixed ε-prediction error δ contributes Z·½‖δ‖² (weights bounded by Z), not more.
+
+    The ratio (β/σ²)/q is unbounded on the flat part of q below t_ε; weighting a trained
+    network's non-vanishing small-t error by it inflated every SΩI term (weights up to 2·10⁴).
+    """
+    x0 = jnp.zeros((200_000, 1))
+    half_sq = 0.5 * 0.3**2  # ½‖δ‖² for δ = 0.3 at every t
+
+    def integrand(x0, xt, t):
+        return jnp.full((1,), half_sq, xt.dtype)
+
+    mean, se = integrals.monte_carlo(integrand, x0, jax.random.PRNGKey(4))
+    assert float(mean[0]) == pytest.approx(float(sde.is_normaliser()) * half_sq, rel=1e-4)
+    t = sde.sample_time(jax.random.PRNGKey(5), (100_000,))
+    assert float(jnp.max(sde.is_weight(t))) <= float(sde.is_normaliser()) * (1 + 1e-6)
+
+
 def _draw(cov, n, seed=1):
     cov = jnp.asarray(cov, jnp.float32)
     return jax.random.multivariate_normal(jax.random.PRNGKey(seed), jnp.zeros(cov.shape[0]),

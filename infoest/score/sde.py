@@ -11,7 +11,8 @@ Every score-based estimate is an integral ∫₀¹ ½ g(t)² E‖Δs‖² dt wit
 through a noise predictor, s = −ε̂/σ, the integrand becomes ½ (β/σ²) E‖Δε̂‖². Time is drawn
 from the proposal q(t) ∝ r(t) = β(t)/σ(t)² (held at r(t_ε) below t_ε = 1e-3; Huang et al.
 2021), which makes the importance weight r/q equal to the constant normaliser Z above t_ε
-(Z = 20.2559 for the default schedule). All functions are pure and take the schedule
+(Z = 20.2559 for the default schedule); below t_ε the weight is also held at Z (see
+:func:`is_weight`). All functions are pure and take the schedule
 constants as (traceable) arguments.
 """
 
@@ -118,10 +119,16 @@ def sample_time(key, shape=(), *, stratified: bool = False, beta_min=BETA_MIN,
 
 
 def is_weight(t, *, beta_min=BETA_MIN, beta_max=BETA_MAX, t_eps=T_EPS) -> Array:
-    """Importance weight (β/σ²)(t) / q(t): Z above t_ε, Z r(t)/r(t_ε) below.
+    """Importance weight of ½‖ε̂_a − ε̂_b‖² under q(t): the constant Z for every t.
 
-    Multiply by ½‖ε̂_a − ε̂_b‖² to get an unbiased estimate of ∫₀¹ ½ β ‖s_a − s_b‖² dt.
+    Above t_ε this is exactly (β/σ²)(t)/q(t) = Z, so the estimate of ∫_{t_ε}^1 ½β‖s_a − s_b‖²
+    is unbiased. Below t_ε (where q is flat) the ratio would be Z r(t)/r(t_ε) ~ Z/(r(t_ε) t),
+    which is unbounded (its mean diverges logarithmically): any ε-prediction error that does
+    not vanish as t → 0 — every trained network has one — would then be amplified without
+    bound (measured: weights up to 2·10⁴ and +5 nats of TC from the 5 % of draws below t_ε).
+    As in the reference code of MINDE / SΩI (Huang et al. 2021's truncated proposal), the
+    integrand is weighted by Z there too, i.e. r(t) is replaced by r(t_ε) on (0, t_ε]. For
+    exact scores the integrand there is O(β_min t_ε), so the bias is negligible (< 10⁻³ nat).
     """
     z = is_normaliser(beta_min, beta_max, t_eps)
-    low = z * _ratio(t, beta_min, beta_max) / _ratio(t_eps, beta_min, beta_max)
-    return jnp.where(t < t_eps, low, z)
+    return jnp.broadcast_to(jnp.asarray(z, jnp.result_type(t, float)), jnp.shape(t))

@@ -13,13 +13,39 @@ random masks; with ``gradient=True`` the training masks also cover the k leave-o
 and the k(k−1) conditionals X_j | X_−ij, and Ω(X_−i) is estimated from the same network.
 Data are standardised per column (Ω, TC, DTC are invariant to it).
 
-Accuracy note: every term is a mean of squared differences of two network outputs, so network
-error biases TC and DTC upward, roughly ∝ (input dimension) × (ε-prediction error); Ω = TC − DTC
-cancels part of it. Measured here (``examples/soi_synthetic.py``, red [3, 3, 4], ρ = 0.5, n =
-100k, 30k steps of batch 256, i.e. 77 of the paper's 500 epochs): with dim 10 (100 inputs) TC
-31.2 vs 12.7 and DTC 29.1 vs 8.8 were over-estimated ~3x and Ω was 2.11 vs 3.93 — far more
-training than the 10k-step default is needed at that size; with dim 1 (10 inputs) TC 1.75
-vs 1.27, DTC 1.27 vs 0.88, Ω 0.48 vs 0.39 (+23 %).
+Training and accuracy. Every term is a mean of squared differences of two network outputs:
+uncorrelated network error adds to TC and DTC, a network that under-fits the dependence
+(scores pulled toward the product of marginals) subtracts; Ω = TC − DTC cancels part of
+either. Three details decide the accuracy (measured on red [3, 3, 4], ρ = 0.5, dim 10 (100
+inputs), n = 100k, width 192, batch 256, lr 1e-3, 6k steps, against the exact Gaussian scores
+on 5 000 samples; "error energy" = Z·½E‖ε̂_net − ε̂_exact‖², in nats):
+
+- time weights bounded by Z below t_ε (:func:`sde.is_weight`; the reference code does the
+  same): the unbounded ratio (weights up to 2·10⁴) added +5.4 nats to TC from the 5 % of draws
+  with t < 10⁻³;
+- the loss summed over the diffused coordinates (SΩI's reference loss), not divided by their
+  number: the division weighted the 100-coordinate joint score ~19x less per coordinate than
+  the marginals/conditionals — joint error energy 59 → 18 nats;
+- the Gaussian skip ε̂ = σ(t) x_t + network (``gaussian_skip=True``,
+  :mod:`infoest.score.network`): error energies joint / Σ marginals / Σ conditionals 15.4 /
+  5.7 / 13.4 → 3.3 / 0.08 / 5.6 nats; TC 18.1 → 10.3, DTC 22.9 → 7.0 (truth 12.7, 8.8).
+
+With all three, ``examples/soi_synthetic.py`` at 30k steps (77 of the paper's 500 epochs;
+n = 100k, lr 1e-3, mc_iter 2 over the 100k samples), ρ = 0.5:
+
+- red, dim 10: Ω 3.02 vs 3.93 (−23 %), TC 10.82 vs 12.75, DTC 7.80 vs 8.82 (before these
+  fixes: Ω 2.11, TC 31.2, DTC 29.1);
+- syn, dim 10: Ω −1.64 vs −2.17 (sign right, −24 % in magnitude), TC 11.72 vs 13.27, DTC
+  13.37 vs 15.45;
+- red, dim 1: Ω 0.354 vs 0.393 (−10 %), TC 1.222 vs 1.275, DTC 0.868 vs 0.882 (before: +23 %);
+- syn, dim 1: Ω −0.162 vs −0.217 (sign right, −25 % in magnitude), TC 1.269 vs 1.327, DTC
+  1.431 vs 1.545.
+
+What remains at dim 10 is under-fitting (TC and DTC 10–15 % low, the network's joint score
+pulled toward the product of marginals; the paper reports 3–5 % low after 195k steps with its
+transformer). At 6k steps lr 1e-2 (the paper's MLP jobs) was much worse (TC 5.3) and
+scale-shift time conditioning lowered the error energies (joint 2.4, conditionals 3.6) but
+not the Ω error (2.45 vs 3.93).
 """
 
 from __future__ import annotations
@@ -54,16 +80,17 @@ def subsets(k: int, gradient: bool) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("sizes", "gradient", "steps", "batch_size",
-                                             "width", "mc_iter", "eval_batch"))
+                                             "width", "mc_iter", "eval_batch", "gaussian_skip"))
 def _soi_core(z, key, learning_rate, ema_decay, *, sizes, gradient, steps, batch_size, width,
-              mc_iter, eval_batch):
+              mc_iter, eval_batch, gaussian_skip):
     k = len(sizes)
     index = var_index(sizes)
     z, _ = standardize(z)
     kfit, kest = jax.random.split(key)
     net, result = train_score_net(z, index, soi_masks(k, gradient=gradient), key=kfit,
                                   steps=steps, batch_size=batch_size,
-                                  learning_rate=learning_rate, width=width, ema_decay=ema_decay)
+                                  learning_rate=learning_rate, width=width, ema_decay=ema_decay,
+                                  per_coordinate=False, gaussian_skip=gaussian_skip)
     sets = jnp.asarray(subsets(k, gradient))
     base = soi_integrand(denoiser(net, index), index, sets)
 
@@ -81,7 +108,8 @@ def _soi_core(z, key, learning_rate, ema_decay, *, sizes, gradient, steps, batch
           bench_kwargs=dict(steps=2000, batch_size=256, mc_iter=4))
 def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000,
                   batch_size: int = 256, learning_rate=1e-3, width: int | None = None,
-                  ema_decay=None, mc_iter: int = 10, eval_batch: int | None = 1024) -> Estimate:
+                  ema_decay=None, mc_iter: int = 10, eval_batch: int | None = 1024,
+                  gaussian_skip: bool = True) -> Estimate:
     """SΩI estimate of the O-information Ω = TC − DTC in nats (Bounoua et al., ICML 2024).
 
     Args:
@@ -97,6 +125,9 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
             min(0.999, 1 − 10/steps)).
         mc_iter: Monte-Carlo passes with fresh (t, ε) per sample.
         eval_batch: samples per chunk at estimation; ``None``: all at once.
+        gaussian_skip: parameterise ε̂ = σ(t) x_t + network on the diffused coordinates
+            (the exact noise prediction of N(0, I) data; EDM-style preconditioning) instead of
+            the paper's plain ε̂ = network (``False``). See the module docstring.
 
     Returns:
         :class:`Estimate` of Ω with Monte-Carlo ``stderr``; diagnostics ``tc``, ``dtc``,
@@ -105,8 +136,9 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
     from infoest.multivariate import as_variables
 
     z, sizes = as_variables(variables)
-    if not isinstance(gradient, bool):
-        raise TypeError(f"`gradient` must be a bool, got {type(gradient).__name__}")
+    for name, flag in (("gradient", gradient), ("gaussian_skip", gaussian_skip)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}")
     steps, batch_size, width, mc_iter, eval_batch = _common(steps, batch_size, width, mc_iter,
                                                             eval_batch)
     width = default_width(z.shape[1]) if width is None else width
@@ -114,7 +146,7 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
     mean, se, loss = _soi_core(
         z, key, jnp.asarray(learning_rate, dtype), jnp.asarray(auto_ema(ema_decay, steps), dtype),
         sizes=sizes, gradient=gradient, steps=steps, batch_size=batch_size, width=width,
-        mc_iter=mc_iter, eval_batch=eval_batch)
+        mc_iter=mc_iter, eval_batch=eval_batch, gaussian_skip=gaussian_skip)
     tc, dtc, omega = mean[0], mean[1], mean[2]
     extra = {"gradient": mean[3:]} if gradient else {}
     return make_estimate(omega, se[2], method="soi", tc=tc, dtc=dtc, o_information=omega,
