@@ -381,7 +381,7 @@ _TEST_KWARGS = dict(steps=10, hidden=(4,), embed_dim=4, batch_size=16, select="l
 #: ``infoest bench`` settings: a small separable critic trained long enough to be meaningful
 #: on the quick tasks (2+2 dims, n = 1 000: 500 training pairs), a few seconds per run on CPU
 #: (mostly compilation). Fixed length, last critic: no held-out monitoring to compile.
-_BENCH_KWARGS = dict(steps=300, hidden=(32,), embed_dim=8, learning_rate=5e-3,
+_BENCH_KWARGS = dict(critic="separable", steps=300, hidden=(32,), embed_dim=8, learning_rate=5e-3,
                      select="last", patience=None)
 
 
