@@ -229,7 +229,9 @@ def main() -> None:
             ax = axes[i, j]
             raw = curves[col][i]
             ax.plot(steps, np.clip(raw, -2, 14), color="0.8", lw=0.3)
-            ax.plot(steps, ema(raw), color="C0", lw=1.0)
+            smooth = ema(raw)
+            smooth[~np.isfinite(raw)] = np.nan  # not run yet (partial --stream) or diverged
+            ax.plot(steps, smooth, color="C0", lw=1.0)
             ax.plot(steps, truth, color="k", lw=1.0)
             ax.axhline(math.log(BATCH), color="C3", ls="--", lw=0.8)
             ax.set_ylim(-1, 12)
@@ -240,7 +242,8 @@ def main() -> None:
     for ax in axes[-1]:
         ax.set_xlabel("step")
     fig.suptitle(f"SMILE staircase, d={DIM}, batch {BATCH}, {args.steps} steps/stage, "
-                 f"width {args.width} (grey: raw, blue: EMA 200; dashed: log {BATCH})")
+                 f"width {args.width}\n(grey: raw, blue: EMA 200; dashed: log {BATCH})",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"\nsaved {args.out}")
