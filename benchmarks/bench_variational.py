@@ -71,6 +71,17 @@ def python_loop(key, d, steps):
     return curve
 
 
+def step_flops(d) -> float:
+    """XLA's count of floating-point operations in one SMILE value-and-gradient step."""
+    critic = ConcatCritic(5, 5, (16, 8), key=jax.random.PRNGKey(0))
+    params, static = eqx.partition(critic, eqx.is_inexact_array)
+    batch = (d[0][:BATCH], d[1][:BATCH])
+    grad = jax.jit(jax.grad(lambda p: loss(eqx.combine(p, static), batch, None)[0]))
+    cost = grad.lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    return float(cost["flops"])
+
+
 def timed(fn, *args):
     t = time.perf_counter()
     jax.block_until_ready(fn(*args))
@@ -98,9 +109,15 @@ def main():
         print(f"  scan {t_scan[-1]:.2f} s, loop {t_loop[-1]:.2f} s, 16 vmapped {t_many[-1]:.2f} s"
               f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     t_scan, t_loop, t_many = min(t_scan), min(t_loop), min(t_many)
+    flops = step_flops(d)
     print(f"scan driver : {steps / t_scan:8.1f} steps/s")
     print(f"python loop : {steps / t_loop:8.1f} steps/s  -> scan/loop = {t_loop / t_scan:.2f}x")
     print(f"16 vmapped fits: {t_many:.2f} s = {t_many / t_scan:.2f}x one fit")
+    # The step is compute-bound: 16 fits are 16x the arithmetic, so "16 fits in <= 4x the
+    # time of one" needs vmap to run the same operations >= 4x more efficiently.
+    print(f"one value+grad step: {flops / 1e6:.1f} MFLOP (XLA cost analysis); achieved "
+          f"{flops * steps / t_scan / 1e9:.1f} GFLOP/s (one fit), "
+          f"{16 * flops * steps / t_many / 1e9:.1f} GFLOP/s (16 vmapped)")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def make_sampler(rhos: jnp.ndarray, cubic):
         x = jax.random.normal(kx, (BATCH, DIM))
         rho = rhos[step]
         y = rho * x + jnp.sqrt(1.0 - rho**2) * jax.random.normal(ke, (BATCH, DIM))
-        return x, jnp.where(cubic, y**3, y)
+        return x, jnp.where(cubic, y**3, y), step
 
     return sample
 
@@ -64,27 +64,56 @@ ESTIMATORS = (  # (label, bound, tau)
 _BOUNDS = ("smile", "infonce", "nwj", "mine")
 
 
-def loss(critic, batch, key, log_ma, which, tau):
+def loss(critic, batch, key, log_ma, which, tau, member=None, record=None):
     """``-bound`` for the bound number ``which`` (traced), so every estimator is one program.
 
     All four bounds are cheap functions of the one 64×64 score matrix; indexing the stacked
     values sends the gradient only through the selected bound. MINE's moving average
     (rate 0.01) is the explicit state; it is only advanced when MINE is selected.
+    ``record(member, step, value)``, if given, receives every step's value on the host
+    (``jax.debug.callback``), so a long run's curves can be saved while it runs.
     """
     del key
-    stats = bounds.score_stats(bounds.score_matrix(critic, *batch), tau=tau)
+    x, y, step = batch
+    stats = bounds.score_stats(bounds.score_matrix(critic, x, y), tau=tau)
     mine_value, new_ma = bounds.mine(stats, log_ma, rate=0.01)
     values = jnp.stack([bounds.smile(stats), bounds.infonce(stats), bounds.nwj(stats),
                         mine_value])
     value = values[which]
+    if record is not None:
+        jax.debug.callback(record, member, step, jax.lax.stop_gradient(value))
     return -value, value, jnp.where(which == _BOUNDS.index("mine"), new_ma, log_ma)
 
 
-def run(critic_kind: str, width: int, depth: int, rhos, key):
+class Recorder:
+    """Host-side buffer of the per-step values, dumped to ``path`` (npz) every ``every`` steps,
+    so an interrupted run still leaves the curves of the steps it completed (NaN after)."""
+
+    def __init__(self, n_members: int, steps: int, path: str | None, every: int = 500,
+                 extra: dict | None = None):
+        self.values = np.full((n_members, steps), np.nan, np.float32)
+        self.path, self.every, self.extra = path, every, extra or {}
+        self.started = time.time()
+
+    def __call__(self, member, step, value):
+        member, step = int(member), int(step)
+        self.values[member, step] = float(value)
+        if member == 0 and (step + 1) % self.every == 0:
+            done = step + 1
+            rate = done / (time.time() - self.started)
+            left = (self.values.shape[1] - done) / rate
+            print(f"  step {done}/{self.values.shape[1]} ({rate:.1f} steps/s, "
+                  f"~{left / 60:.0f} min left)", flush=True)
+            if self.path:
+                np.savez(self.path, values=self.values, steps_done=done, **self.extra)
+
+
+def run(critic_kind: str, width: int, depth: int, rhos, key, stream: str | None = None):
     """Per-step estimates, shape (2, len(ESTIMATORS), steps): Gaussian and cubic data.
 
     ONE compiled ``fit``, ``jax.vmap``-ed over the 2 × 6 (data, estimator) configurations:
-    the data kind, the bound index and τ are traced arrays.
+    the data kind, the bound index and τ are traced arrays. With ``stream`` the curves are
+    also written to that npz file every 500 steps while training runs.
     """
     steps = rhos.shape[0]
     kc, kf = jax.random.split(key)
@@ -92,21 +121,25 @@ def run(critic_kind: str, width: int, depth: int, rhos, key):
         critic = ConcatCritic(DIM, DIM, (width,) * depth, key=kc)
     else:
         critic = SeparableCritic(DIM, DIM, (width,) * depth, 32, key=kc)
+    n = len(ESTIMATORS)
+    record = Recorder(2 * n, steps, stream) if stream else None
 
-    def one(cubic, which, tau):
-        res = fit(lambda c, b, k, s: loss(c, b, k, s, which, tau), critic,
+    def one(member, cubic, which, tau):
+        res = fit(lambda c, b, k, s: loss(c, b, k, s, which, tau, member, record), critic,
                   make_sampler(rhos, cubic), key=kf, steps=steps,
                   optimizer=optax.adam(5e-4), state=jnp.array(-jnp.inf), throw=False)
         return res.train_aux
 
-    n = len(ESTIMATORS)
+    member = jnp.arange(2 * n)
     cubic = jnp.repeat(jnp.array([False, True]), n)
     which = jnp.tile(jnp.array([_BOUNDS.index(b) for _, b, _ in ESTIMATORS]), 2)
     taus = jnp.tile(jnp.array([t for _, _, t in ESTIMATORS], jnp.float32), 2)
     t0 = time.time()
-    compiled = jax.jit(jax.vmap(one)).lower(cubic, which, taus).compile()
+    compiled = jax.jit(jax.vmap(one)).lower(member, cubic, which, taus).compile()
     t1 = time.time()
-    out = jax.block_until_ready(compiled(cubic, which, taus))
+    if record is not None:
+        record.started = t1
+    out = jax.block_until_ready(compiled(member, cubic, which, taus))
     print(f"{critic_kind}: compile {t1 - t0:.0f} s, run {time.time() - t1:.0f} s "
           f"({len(cubic)} configurations × {steps} steps)", flush=True)
     return out.reshape(2, n, steps)
@@ -132,6 +165,11 @@ def main() -> None:
     parser.add_argument("--out", default="smile_staircase.png")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--npz", default=None, help="also save the raw curves here")
+    parser.add_argument("--stream", default=None,
+                        help="write partial curves to STREAM_<critic>.npz while training")
+    parser.add_argument("--from-npz", default=None,
+                        help="skip training: tabulate and plot the curves saved by --npz or "
+                             "--stream (comma-separated files; NaN where not yet run)")
     args = parser.parse_args()
 
     truth = mi_schedule(args.steps)
@@ -140,8 +178,25 @@ def main() -> None:
     labels = [label for label, _, _ in ESTIMATORS]
     critics = args.critics.split(",")
     curves = {}  # (critic, data) -> (6, steps)
-    for critic_kind in critics:
-        out = np.asarray(run(critic_kind, args.width, args.depth, rhos, key))
+    if args.from_npz:
+        critics = []
+        for path in args.from_npz.split(","):
+            f = np.load(path)
+            if "values" in f:  # a --stream file: one critic, (12, steps)
+                kind = path.rsplit("_", 1)[-1].removesuffix(".npz")
+                critics.append(kind)
+                v = f["values"].reshape(2, len(labels), -1)
+                print(f"{path}: {int(f['steps_done'])} of {v.shape[-1]} steps done")
+                curves[kind, "gaussian"], curves[kind, "cubic"] = v[0], v[1]
+            else:
+                for name in f.files:
+                    if name != "truth":
+                        kind, data = name.split("_")
+                        critics += [kind] if kind not in critics else []
+                        curves[kind, data] = f[name]
+    for critic_kind in critics if not args.from_npz else []:
+        stream = f"{args.stream}_{critic_kind}.npz" if args.stream else None
+        out = np.asarray(run(critic_kind, args.width, args.depth, rhos, key, stream))
         for d, data in enumerate(("gaussian", "cubic")):
             curves[critic_kind, data] = out[d]
 
@@ -174,7 +229,9 @@ def main() -> None:
             ax = axes[i, j]
             raw = curves[col][i]
             ax.plot(steps, np.clip(raw, -2, 14), color="0.8", lw=0.3)
-            ax.plot(steps, ema(raw), color="C0", lw=1.0)
+            smooth = ema(raw)
+            smooth[~np.isfinite(raw)] = np.nan  # not run yet (partial --stream) or diverged
+            ax.plot(steps, smooth, color="C0", lw=1.0)
             ax.plot(steps, truth, color="k", lw=1.0)
             ax.axhline(math.log(BATCH), color="C3", ls="--", lw=0.8)
             ax.set_ylim(-1, 12)
@@ -185,7 +242,8 @@ def main() -> None:
     for ax in axes[-1]:
         ax.set_xlabel("step")
     fig.suptitle(f"SMILE staircase, d={DIM}, batch {BATCH}, {args.steps} steps/stage, "
-                 f"width {args.width} (grey: raw, blue: EMA 200; dashed: log {BATCH})")
+                 f"width {args.width}\n(grey: raw, blue: EMA 200; dashed: log {BATCH})",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"\nsaved {args.out}")
