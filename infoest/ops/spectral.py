@@ -90,6 +90,12 @@ def host_eigh(a: Array) -> tuple[Array, Array]:
     return w.astype(a.dtype), v.astype(a.dtype)
 
 
+def _inv_sqrt_kept(lam: Array) -> Array:
+    """1/√λ for eigenvalues above ``10 · eps · max λ``, 0 for the (numerically zero) rest."""
+    keep = lam > jnp.finfo(lam.dtype).eps * 10 * jnp.max(lam)
+    return jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, lam, 1.0)), 0.0)
+
+
 def orthonormalize(a: Array) -> Array:
     """Orthonormal basis of the columns of a tall ``a: (n, b)`` without a tall QR.
 
@@ -99,9 +105,7 @@ def orthonormalize(a: Array) -> Array:
     """
     for _ in range(2):
         lam, v = host_eigh(a.T @ a)
-        keep = lam > jnp.finfo(a.dtype).eps * 10 * jnp.max(lam)
-        scale = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, lam, 1.0)), 0.0)
-        a = a @ (v * scale[None, :])
+        a = a @ (v * _inv_sqrt_kept(lam)[None, :])
     return a
 
 
@@ -341,13 +345,11 @@ def top_eigenpairs(
     y = _project(matvec(q), deflate)
     core = q.T @ y
     lam, v = host_eigh(0.5 * (core + core.T))
-    keep = lam > jnp.finfo(y.dtype).eps * 10 * jnp.max(lam)
-    b = y @ (v * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, lam, 1.0)), 0.0)[None, :])
-    theta, u = host_eigh(b.T @ b)  # Â = B Bᵀ: eigenvalues θ = s², vectors B u / s
-    ok = theta > jnp.finfo(y.dtype).eps * 10 * jnp.max(theta)
-    vecs = b @ (u * jnp.where(ok, 1.0 / jnp.sqrt(jnp.where(ok, theta, 1.0)), 0.0)[None, :])
-    theta = jnp.where(ok, theta, 0.0)
-    return theta[::-1], vecs[:, ::-1]
+    b = y @ (v * _inv_sqrt_kept(lam)[None, :])  # Â = B Bᵀ
+    theta, u = host_eigh(b.T @ b)  # eigenvalues θ = s², vectors B u / s
+    inv_s = _inv_sqrt_kept(theta)
+    theta = jnp.where(inv_s > 0, theta, 0.0)
+    return theta[::-1], (b @ (u * inv_s[None, :]))[:, ::-1]
 
 
 def deflated_slq(
