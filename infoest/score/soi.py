@@ -64,9 +64,11 @@ q'(t) ∝ β/σ with importance weights to lower the gradient noise (1.66 / 2.29
 
 With these defaults ``examples/soi_synthetic.py`` (n = 100k, batch 256, mc_iter 2), red,
 dim 10, ρ = 0.5: 30k steps (77 epochs, 1 318 s on 2 shared cores): Ω 3.37 ± 0.04 vs 3.93
-(−14 %), TC 12.36 vs 12.75 (−3 %), DTC 8.99 vs 8.82 (+2 %). The remaining error is
-estimation noise of the conditional scores (adds to DTC) and the joint's residual
-under-fit (lowers TC); both shrink with training.
+(−14 %), TC 12.36 vs 12.75 (−3 %), DTC 8.99 vs 8.82 (+2 %); 45k steps (115 epochs,
+1 809 s): Ω 3.70 ± 0.04 (−5.9 %, within the 10 % target), TC 12.50 (−1.9 %), DTC 8.80
+(−0.2 %). The remaining error is estimation noise of the conditional scores (adds to DTC)
+and the joint's residual under-fit (lowers TC); both shrink with training. (One seed each;
+the synergistic system was not re-run with these defaults.)
 """
 
 from __future__ import annotations
