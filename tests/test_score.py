@@ -142,3 +142,55 @@ def test_minde_rejects_bad_options():
         infoest.mutual_information(x[:, :1], x[:, 1:], method="minde", key=key, steps=1.5)
     with pytest.raises(TypeError, match="gradient"):
         infoest.o_information(x, method="soi", key=key, gradient="yes")
+
+
+def test_cosine_schedule_warms_up_and_decays_to_zero():
+    from infoest.score import network
+
+    opt = network.optimizer(1e-3, 1000, "cosine", warmup=0.1)
+    params = {"w": jnp.zeros(())}
+    state = opt.init(params)
+    sizes = []
+    for _ in range(1000):  # Adam's first step moves by ≈ lr whatever the gradient scale
+        upd, state = opt.update({"w": jnp.ones(())}, state, params)
+        sizes.append(abs(float(upd["w"])))
+    assert sizes[0] == pytest.approx(1e-5, rel=0.05)  # (step 1 of 100 warmup) · lr
+    assert max(sizes) == pytest.approx(1e-3, rel=0.05) and int(np.argmax(sizes)) in (99, 100)
+    assert sizes[-1] < 1e-7
+    with pytest.raises(ValueError, match="schedule"):
+        network.optimizer(1e-3, 10, "step")
+
+
+def test_soi_mask_probs_set_joint_and_marginal_shares():
+    for gradient in (False, True):
+        m = masks.soi_masks(4, gradient=gradient)
+        p = masks.soi_mask_probs(m, 0.5, 0.04)
+        assert p.sum() == pytest.approx(1.0) and (p > 0).all()
+        assert p[(m == 1).all(1)].sum() == pytest.approx(0.5)
+        marg = ((m == 1).sum(1) == 1) & ((m == -1).sum(1) == 3)
+        np.testing.assert_allclose(p[marg], 0.01)
+        np.testing.assert_allclose(masks.soi_mask_probs(m), masks.mask_weights(m))
+    with pytest.raises(ValueError, match="shares"):
+        masks.soi_mask_probs(masks.soi_masks(3), 0.9, 0.2)
+
+
+def test_sigma_out_scales_the_network_part_by_sigma():
+    """ε̂ = σ(t)(z + net): the prediction vanishes as t → 0 whatever the network outputs."""
+    import equinox as eqx
+
+    from infoest.score import network
+
+    index = masks.var_index((2, 3))
+    for film in (False, True):
+        nets = [network.ScoreNet(5, 2, 16, key=jax.random.PRNGKey(0), skip_index=skip,
+                                 sigma_out=True, film=film) for skip in (index, None)]
+        rand = jax.random.normal(jax.random.PRNGKey(1), nets[0].out.weight.shape)
+        net, raw = (eqx.tree_at(lambda n: n.out.weight, n, rand) for n in nets)  # net ≠ 0
+        z = jnp.arange(5.0)
+        for t in (1e-6, 0.3, 1.0):
+            tvec = jnp.full((2,), t)
+            s = float(sde.std(t))
+            np.testing.assert_allclose(net(z, tvec), s * (z + raw(z, tvec)), rtol=1e-5,
+                                       atol=1e-6)
+        assert float(jnp.abs(raw(z, jnp.full((2,), 1e-8))).max()) > 0.1
+        assert float(jnp.abs(net(z, jnp.full((2,), 1e-8))).max()) < 1e-3

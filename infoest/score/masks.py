@@ -34,6 +34,7 @@ __all__ = [
     "minde_masks",
     "soi_masks",
     "mask_weights",
+    "soi_mask_probs",
 ]
 
 
@@ -89,3 +90,29 @@ def mask_weights(masks: np.ndarray) -> np.ndarray:
     w = np.maximum(w, 1).astype(np.float64)
     return w / w.sum()
 
+
+
+def soi_mask_probs(masks: np.ndarray, joint: float | None = None,
+                   marginal: float | None = None) -> np.ndarray:
+    """Sampling probabilities of SΩI's masks with set shares for the joint and the marginals.
+
+    The full joint (every variable diffused) gets probability ``joint``, the k single-variable
+    marginals share ``marginal`` equally, and every other mask (conditionals, and with
+    ``gradient`` the leave-one-out joints) shares the rest by :func:`mask_weights`'s rule.
+    ``None`` keeps that rule's share for the group (both ``None``: :func:`mask_weights`).
+    """
+    base = mask_weights(masks)
+    k = masks.shape[1]
+    is_joint = (masks == DIFFUSED).all(1)
+    is_marg = ((masks == DIFFUSED).sum(1) == 1) & ((masks == MARGINAL).sum(1) == k - 1)
+    rest = ~(is_joint | is_marg)
+    share_j = base[is_joint].sum() if joint is None else float(joint)
+    share_m = base[is_marg].sum() if marginal is None else float(marginal)
+    share_r = 1.0 - share_j - share_m
+    if min(share_j, share_m, share_r) < 0 or (share_r > 0 and not rest.any()):
+        raise ValueError(f"mask shares joint={share_j}, marginal={share_m} leave {share_r}")
+    probs = np.zeros(len(masks))
+    for group, share in ((is_joint, share_j), (is_marg, share_m), (rest, share_r)):
+        if group.any():
+            probs[group] = share * base[group] / base[group].sum()
+    return probs

@@ -20,7 +20,22 @@ diffusion-based generative models", NeurIPS 2022, c_skip preconditioning): ε̂(
 + network on every coordinate of variable i. σ(t) x_t is the exact noise prediction of
 N(0, I) data — of every standardised variable at t → 1, and of the product of standard normal
 marginals — so the network only learns the (small, O(σ) as t → 0) correction; the clean
-conditioning inputs (t = 0) get σ(0) = 0.
+conditioning inputs (t = 0) get σ(0) = 0. With ``sigma_out`` the network part is scaled by
+σ(t) as well, ε̂ = σ(t_i)(z + network) (EDM's c_out ∝ σ): the network then predicts
+−score − z, which stays O(1) for a smooth density as t → 0, where the plain skip had to learn
+an O(σ) output and left an O(1) error instead (SΩI red [3,3,4] × 10, 6k steps: the joint's
+error energy below t = 0.03 fell from 1.4 to 0.08 nats).
+
+Optional adaLN modulation (``film``; Peebles & Xie, "Scalable diffusion models with
+transformers", ICCV 2023): the time embedding also sets a per-channel (scale, shift) after
+the two inner GroupNorms, (1 + γ(t⃗)) · norm(a) + β(t⃗), zero-initialised. A score that is a
+time-dependent linear map of z (every Gaussian, and the leading term of any smooth density)
+needs products of t- and z-features, which the additive embedding only approximates.
+Regressing on the exact Gaussian noise predictions (no ε noise, 6k steps, SΩI red [3,3,4] ×
+10) it cut the error energies of joint / conditionals from 0.36 / 0.51 to 0.06 / 0.08 nats.
+
+Training: Adam, constant (MINDE, SΩI papers) or warmup + cosine / linear decay to 0
+(:func:`optimizer`); masks drawn per sample with probabilities ``mask_probs``.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax import Array
 
 from infoest.score import sde
@@ -87,10 +103,12 @@ class ScoreNet(eqx.Module):
     skip: Dense
     norm_out: eqx.nn.GroupNorm
     out: Dense
+    mod: Dense | None
     skip_index: tuple[int, ...] | None = eqx.field(static=True)
+    sigma_out: bool = eqx.field(static=True)
 
     def __init__(self, dim: int, n_vars: int, width: int | None = None, *, key: Array,
-                 dtype=None, skip_index=None):
+                 dtype=None, skip_index=None, sigma_out: bool = False, film: bool = False):
         h = default_width(dim) if width is None else width
         groups = 8 if h % 8 == 0 else 1
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -100,18 +118,28 @@ class ScoreNet(eqx.Module):
         self.norm2 = eqx.nn.GroupNorm(groups, h, dtype=dtype)
         self.norm_out = eqx.nn.GroupNorm(groups, h, dtype=dtype)
         self.out = Dense(jnp.zeros((dim, h), dtype), jnp.zeros((dim,), dtype))  # zero init
+        # adaLN-style modulation (scale, shift) of the two inner norms, zero-initialised
+        self.mod = Dense(jnp.zeros((4 * h, h), dtype), jnp.zeros((4 * h,), dtype)) if film else None
         self.skip_index = None if skip_index is None else tuple(int(i) for i in skip_index)
+        self.sigma_out = bool(sigma_out) and skip_index is not None
 
     def __call__(self, z: Array, tvec: Array) -> Array:
         temb = self.time2(jax.nn.gelu(self.time1(tvec)))
         h0 = self.inp(z)
         h = jnp.concatenate([h0, h0])
         a = self.lin1(jax.nn.silu(self.norm1(h))) + temb
-        a = self.lin2(jax.nn.silu(self.norm2(a))) + self.skip(h)
-        eps_hat = self.out(jax.nn.silu(self.norm_out(a)))
+        if self.mod is None:
+            a = self.lin2(jax.nn.silu(self.norm2(a))) + self.skip(h)
+            eps_hat = self.out(jax.nn.silu(self.norm_out(a)))
+        else:
+            g1, b1, g2, b2 = jnp.split(self.mod(jax.nn.silu(temb)), 4)
+            a = self.lin2(jax.nn.silu(self.norm2(a) * (1 + g1) + b1)) + self.skip(h)
+            eps_hat = self.out(jax.nn.silu(self.norm_out(a) * (1 + g2) + b2))
         if self.skip_index is not None:
-            # Gaussian-reference skip: ε̂ = σ(t_i) z + network (σ(0) = 0 on clean inputs).
-            eps_hat = eps_hat + sde.std(tvec)[np.asarray(self.skip_index)] * z
+            # Gaussian-reference skip: ε̂ = σ(t_i) z + network (σ(0) = 0 on clean inputs);
+            # with sigma_out: ε̂ = σ(t_i) (z + network).
+            s = sde.std(tvec)[np.asarray(self.skip_index)]
+            eps_hat = s * (z + eps_hat) if self.sigma_out else eps_hat + s * z
         return eps_hat
 
 
@@ -125,15 +153,19 @@ def denoiser(net: ScoreNet, index: np.ndarray):
 
 
 def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarray, *,
-               per_coordinate: bool = True) -> Array:
-    """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample."""
+               per_coordinate: bool = True, mask_probs: np.ndarray | None = None) -> Array:
+    """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample.
+
+    Mask i is drawn with probability ``mask_probs[i]`` (default :func:`masks.mask_weights`).
+    """
     b, dim = x0.shape
     ku, ke = jax.random.split(key)
     u = jax.random.uniform(ku, (2, b), x0.dtype, 1e-7, 1.0)
     t = sde.time_from_uniform(u[0])  # t ~ q(t) by inverse CDF
     eps = jax.random.normal(ke, x0.shape, x0.dtype)
     xt = sde.perturb(x0, t[:, None], eps)
-    cdf = np.cumsum(mask_weights(masks))[:-1]  # mask i with probability mask_weights[i]
+    probs = mask_weights(masks) if mask_probs is None else np.asarray(mask_probs, np.float64)
+    cdf = np.cumsum(probs / probs.sum())[:-1]  # mask i with probability probs[i]
     chosen = jnp.asarray(masks)[jnp.searchsorted(jnp.asarray(cdf, x0.dtype), u[1], side="right")]
     z, tvec = jax.vmap(assemble, in_axes=(0, 0, 0, 0, None))(x0, xt, t, chosen, index)
     eps_hat = jax.vmap(net)(z, tvec)
@@ -144,25 +176,56 @@ def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarr
     return jnp.mean(weight * sq / n_diff) if per_coordinate else jnp.mean(weight * sq)
 
 
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def optimizer(learning_rate, steps: int, schedule: str = "constant", warmup: float = 0.05):
+    """Adam with a constant rate, or a linear warmup over ``warmup·steps`` then a cosine or
+    linear decay to 0 at ``steps`` (``learning_rate`` may be traced)."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "constant":
+        return optax.adam(learning_rate)
+    n_warm = max(1, int(round(warmup * steps)))
+    n_decay = max(1, steps - n_warm)
+
+    def rate(count):
+        c = jnp.asarray(count, jnp.result_type(learning_rate, float))
+        up = jnp.minimum((c + 1) / n_warm, 1.0)
+        frac = jnp.clip((c - n_warm) / n_decay, 0.0, 1.0)
+        down = 0.5 * (1 + jnp.cos(jnp.pi * frac)) if schedule == "cosine" else 1.0 - frac
+        return learning_rate * up * down
+
+    return optax.adam(rate)
+
+
 def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, steps: int,
                     batch_size: int, learning_rate=1e-3, width: int | None = None,
                     ema_decay=0.999, progress: bool = False, per_coordinate: bool = True,
-                    gaussian_skip: bool = False):
+                    gaussian_skip: bool = False, mask_probs: np.ndarray | None = None,
+                    schedule: str = "constant", warmup: float = 0.05,
+                    sigma_out: bool = False, film: bool = False):
     """Train a :class:`ScoreNet` on standardised samples ``z: (n, D)`` with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
     MINDE / SΩI). ``per_coordinate``: divide each sample's loss by its number of diffused
-    coordinates (MINDE) or not (SΩI); ``gaussian_skip``: ε̂ = σ(t) z + network (see the module
-    docstring). Minibatches come from :func:`infoest.train.fit` (one shuffle per epoch);
-    batches larger than n are clipped to n.
+    coordinates (MINDE) or not (SΩI); ``gaussian_skip``: ε̂ = σ(t) z + network, with
+    ``sigma_out`` ε̂ = σ(t)(z + network); ``film``: adaLN modulation (see the module
+    docstring); ``mask_probs``: probability of each mask (default
+    :func:`masks.mask_weights`); ``schedule``, ``warmup``: see :func:`optimizer`.
+    Minibatches come from :func:`infoest.train.fit` (one shuffle per epoch); batches larger
+    than n are clipped to n.
     """
     kinit, kfit = jax.random.split(key)
     net = ScoreNet(z.shape[1], int(masks.shape[1]), width, key=kinit, dtype=z.dtype,
-                   skip_index=index if gaussian_skip else None)
+                   skip_index=index if gaussian_skip else None, sigma_out=sigma_out, film=film)
 
     def loss_fn(model, batch, k):
-        return score_loss(model, batch, k, masks, index, per_coordinate=per_coordinate)
+        return score_loss(model, batch, k, masks, index, per_coordinate=per_coordinate,
+                          mask_probs=mask_probs)
 
     result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
-                 learning_rate=learning_rate, ema_decay=ema_decay, progress=progress)
+                 learning_rate=learning_rate, ema_decay=ema_decay, progress=progress,
+                 optimizer=None if schedule == "constant" else optimizer(learning_rate, steps,
+                                                                         schedule, warmup))
     return result.ema_model, result
