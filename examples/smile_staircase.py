@@ -67,8 +67,10 @@ _BOUNDS = ("smile", "infonce", "nwj", "mine")
 def loss(critic, batch, key, log_ma, which, tau, member=None, record=None):
     """``-bound`` for the bound number ``which`` (traced), so every estimator is one program.
 
-    All four bounds are cheap functions of the one 64×64 score matrix; indexing the stacked
-    values sends the gradient only through the selected bound. MINE's moving average
+    All four bounds are cheap functions of the one 64×64 score matrix; each is computed from
+    statistics that carry a gradient only when that bound is selected (``jnp.where`` with a
+    ``stop_gradient`` copy), so an unselected bound that overflows (NWJ's ``exp`` of large
+    scores) cannot turn the selected bound's gradient into NaN (0 · inf). MINE's moving average
     (rate 0.01) is the explicit state; it is only advanced when MINE is selected.
     ``record(member, step, value)``, if given, receives every step's value on the host
     (``jax.debug.callback``), so a long run's curves can be saved while it runs.
@@ -76,9 +78,15 @@ def loss(critic, batch, key, log_ma, which, tau, member=None, record=None):
     del key
     x, y, step = batch
     stats = bounds.score_stats(bounds.score_matrix(critic, x, y), tau=tau)
-    mine_value, new_ma = bounds.mine(stats, log_ma, rate=0.01)
-    values = jnp.stack([bounds.smile(stats), bounds.infonce(stats), bounds.nwj(stats),
-                        mine_value])
+
+    def only_if(name):  # the statistics, differentiable only for the selected bound
+        keep = which == _BOUNDS.index(name)
+        return jax.tree_util.tree_map(
+            lambda a: jnp.where(keep, a, jax.lax.stop_gradient(a)), stats)
+
+    mine_value, new_ma = bounds.mine(only_if("mine"), log_ma, rate=0.01)
+    values = jnp.stack([bounds.smile(only_if("smile")), bounds.infonce(only_if("infonce")),
+                        bounds.nwj(only_if("nwj")), mine_value])
     value = values[which]
     if record is not None:
         jax.debug.callback(record, member, step, jax.lax.stop_gradient(value))
