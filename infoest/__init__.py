@@ -23,13 +23,16 @@ from infoest._api import (
     o_information,
     transfer_entropy,
 )
-from infoest._estimate import Estimate
+from infoest._contract import EstimationError
+from infoest._estimate import Estimate, Status
 from infoest._registry import methods
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Estimate",
+    "EstimationError",
+    "Status",
     "entropy",
     "mutual_information",
     "conditional_mutual_information",

@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from infoest._contract import apply_contract
+
 QUANTITIES = (
     "entropy",
     "mutual_information",
@@ -34,6 +36,8 @@ class Method:
             benchmark (e.g. few training steps).
         bench_kwargs: hyperparameters for ``infoest bench`` (defaults to ``test_kwargs``).
         min_samples: the smallest sample size the conformance tests should use.
+        min_n: the fewest samples the method accepts (fewer is a ``ValueError``).
+        raw: the family's function before :func:`infoest._contract.apply_contract`.
         measure: the functional estimated (``"shannon"``, or a spectral measure such as
             ``"diffusion"``); ``infoest bench`` pairs methods and tasks of the same quantity
             and measure (:attr:`infoest.tasks.Task.measure`).
@@ -48,21 +52,33 @@ class Method:
     bench_kwargs: dict[str, Any] | None = None
     min_samples: int = 64
     measure: str = "shannon"
+    min_n: int = 8
+    raw: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}
 
 
 def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Callable]:
-    """Decorator registering ``fn`` as ``method=name`` for ``quantity``."""
+    """Decorator registering ``fn`` as ``method=name`` for ``quantity``.
+
+    Returns ``fn`` wrapped by :func:`infoest._contract.apply_contract` (the shared calling
+    convention: ``key=``, ``throw=``, input checks, status), so the family's public function
+    and ``method=name`` behave identically.
+    """
     if quantity not in _REGISTRY:
         raise ValueError(f"unknown quantity {quantity!r}; valid: {QUANTITIES}")
 
     def decorator(fn: Callable) -> Callable:
         if name in _REGISTRY[quantity]:
             raise ValueError(f"method {name!r} is already registered for {quantity}")
-        _REGISTRY[quantity][name] = Method(quantity, name, fn, **meta)
-        return fn
+        method = Method(quantity, name, fn, **meta)
+        wrapped = apply_contract(
+            fn, quantity=quantity, name=name, min_n=method.min_n,
+            differentiable=method.differentiable,
+            alternatives=lambda: [m.name for m in methods(quantity) if m.differentiable])
+        _REGISTRY[quantity][name] = dataclasses.replace(method, fn=wrapped, raw=fn)
+        return wrapped
 
     return decorator
 

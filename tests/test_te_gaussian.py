@@ -120,7 +120,7 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="surrogate"):
         infoest.transfer_entropy(x, x, method="gaussian", surrogates=10, surrogate="x",
                                  key=jax.random.PRNGKey(0))
-    with pytest.raises(ValueError, match="too short"):
+    with pytest.raises(ValueError, match="too short|needs at least"):
         infoest.transfer_entropy(x[:5], x[:5], method="gaussian", history=5)
     with pytest.raises(TypeError, match="history"):
         infoest.transfer_entropy(x, x, method="gaussian", history=2.0)

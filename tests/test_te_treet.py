@@ -62,7 +62,7 @@ def test_treet_recovers_ar1_transfer_entropy():
                                    steps=300, batch_size=256, width=16, ff_width=32)
     assert abs(float(est) - TRUTH) < 0.05
     assert est.diagnostics["train_curve"].shape == (300,)
-    assert int(est.diagnostics["status"]) == 0
+    assert int(est.diagnostics["train_status"]) == 0
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ def test_estimate_close_to_truth(method):
     x, y = _gaussian()
     est = infoest.mutual_information(x, y, method=method, key=jax.random.PRNGKey(0), **SELECTED)
     assert est.method == method and est.units == "nats"
-    assert int(est.diagnostics["status"]) == STATUS["completed"]
+    assert int(est.diagnostics["train_status"]) == STATUS["completed"]
     assert est.diagnostics["train_curve"].shape == (300,)
     assert est.diagnostics["eval_curve"].shape == (12,)
     assert abs(float(est) - TRUTH) < 0.15 * TRUTH, float(est)
@@ -134,7 +134,7 @@ def test_nan_loss_raises_or_is_flagged():
         var.mutual_information(x, y, **kwargs).value.block_until_ready()
     est = var.mutual_information(x, y, throw=False, **kwargs)
     assert np.isnan(float(est))
-    assert int(est.diagnostics["status"]) == STATUS["nonfinite"]
+    assert int(est.diagnostics["train_status"]) == STATUS["nonfinite"]
     assert int(est.diagnostics["steps_run"]) == 0
 
 
@@ -167,7 +167,7 @@ def test_early_stopping_and_best_selection():
                                  select="best", critic="separable", hidden=(8,), embed_dim=4,
                                  steps=400, batch_size=32)
     steps_run = int(est.diagnostics["steps_run"])
-    assert int(est.diagnostics["status"]) in (STATUS["completed"], STATUS["early_stopped"])
+    assert int(est.diagnostics["train_status"]) in (STATUS["completed"], STATUS["early_stopped"])
     assert 0 < int(est.diagnostics["best_step"]) <= steps_run <= 400
     assert est.diagnostics["eval_curve"].shape == (40,)
 

@@ -31,13 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from infoest import _checks
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.nn.transformer import stacked_transformers
 from infoest.ops.special import logmeanexp
 from infoest.temporal import _common
 from infoest.temporal.embedding import embed
-from infoest.train import fit
+from infoest.train import STATUS, fit
 
 __all__ = ["transfer_entropy", "windows", "critic_scores", "dv_terms", "make_critics"]
 
@@ -113,7 +113,7 @@ def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
     ref_eval = (low + (high - low) * u_eval).reshape(draws, n, dy)
     dv_y, dv_xy = dv_terms(result.model, y_seq, x_seq, ref_eval)
     diag = {"dv_y": dv_y, "dv_xy": dv_xy, "train_curve": result.train_aux,
-            "status": result.status}
+            "train_status": result.status}
     return dv_xy - dv_y, diag
 
 
@@ -155,4 +155,5 @@ def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, bat
                            ff_width=ff_width, layers=layers, dtype=x.dtype)
     value, diag = _run(critics, x, y, k_run, learning_rate, lags=lags, steps=steps,
                        batch_size=batch_size, draws=draws)
-    return make_estimate(value, method="treet", **diag)
+    status = jnp.where(diag["train_status"] == STATUS["nonfinite"], Status.DIVERGED, Status.OK)
+    return make_estimate(value, status=status, method="treet", **diag)

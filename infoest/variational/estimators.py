@@ -48,7 +48,7 @@ import numpy as np
 from jax import Array
 
 from infoest._checks import check_choice, check_positive_int, is_concrete, paired_samples
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.train import FitResult, fit
 from infoest.variational import bounds
@@ -265,7 +265,8 @@ def evaluate(fitted: CriticFit, x, y, *, bound: str | None = None,
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     value = _evaluate(fitted, x.astype(fitted.x_mean.dtype), y.astype(fitted.x_mean.dtype),
                       bound, chunk_size)
-    return make_estimate(value, method=bound, **_diagnostics(fitted.training))
+    return make_estimate(value, status=_status(fitted.training), method=bound,
+                         **_diagnostics(fitted.training))
 
 
 def _evaluate_impl(fitted, x, y, bound, chunk_size):
@@ -278,8 +279,12 @@ _evaluate = eqx.filter_jit(_evaluate_impl)
 
 
 def _diagnostics(tr: FitResult) -> dict[str, Array]:
-    return dict(train_curve=tr.train_aux, eval_curve=-tr.eval_loss, status=tr.status,
+    return dict(train_curve=tr.train_aux, eval_curve=-tr.eval_loss, train_status=tr.status,
                 steps_run=tr.steps_run, best_step=tr.best_step)
+
+
+def _status(tr: FitResult) -> Array:
+    return jnp.where(tr.failed, Status.DIVERGED, Status.OK)
 
 
 def mutual_information(
@@ -334,7 +339,7 @@ def mutual_information(
         chunk_size: rows per chunk in the held-out evaluation (memory vs speed).
         progress: tqdm progress bar of the training loop.
         throw: raise if training diverges (NaN/inf loss); with ``False`` the value is NaN and
-            ``diagnostics["status"]`` is 2.
+            ``diagnostics["train_status"]`` is 2.
 
     Returns:
         :class:`~infoest.Estimate` with ``stderr`` NaN and diagnostics ``train_curve`` (bound on
@@ -356,7 +361,8 @@ def mutual_information(
     hyper = _hyper(x.dtype, learning_rate, tau, mine_rate)
     user_critic = None if isinstance(critic, str) else critic
     value, training = _estimate(x, y, key, user_critic, hyper, config, n_eval, chunk_size)
-    return make_estimate(value, method=bound, **_diagnostics(training))
+    return make_estimate(value, status=_status(training), method=bound,
+                         **_diagnostics(training))
 
 
 @eqx.filter_jit
