@@ -110,7 +110,9 @@ class ScoreNet(eqx.Module):
     def __init__(self, dim: int, n_vars: int, width: int | None = None, *, key: Array,
                  dtype=None, skip_index=None, sigma_out: bool = False, film: bool = False):
         h = default_width(dim) if width is None else width
-        groups = 8 if h % 8 == 0 else 1
+        # GroupNorm(8) as in the paper's widths (≥ 64); below 32 channels a group of one or
+        # two channels normalises every input to (nearly) a constant: one group instead.
+        groups = 8 if h % 8 == 0 and h >= 32 else 1
         dtype = jnp.result_type(float) if dtype is None else dtype
         (self.inp, self.time1, self.time2, self.lin1, self.lin2, self.skip) = _dense_layers(
             [(dim, h), (n_vars, h), (h, h), (2 * h, h), (h, h), (2 * h, h)], key, dtype)
