@@ -130,3 +130,22 @@ def test_treet_flags_divergence_constant_source_and_vector_target():
     with pytest.raises(ValueError, match="learning_rate"):
         infoest.transfer_entropy(x, y, method="treet", key=jax.random.PRNGKey(0),
                                  learning_rate=-1.0)
+
+
+@pytest.mark.slow
+def test_treet_stderr_coverage():
+    """value ± 1.96·stderr covers the coupled AR(1) TE in 90–99 % of 200 replicates (fresh
+    series and keys, one vmapped call; T = 2 000, 300 steps: bias −0.006 next to a stderr of
+    0.018, measured 92 % over 64 replicates, docs/transfer_entropy.md)."""
+    task = processes.coupled_ar1()
+
+    def one(k):
+        kd, ke = jax.random.split(k)
+        return infoest.transfer_entropy(*task.sample(kd, 2000), method="treet", key=ke,
+                                        history=1, steps=300, batch_size=256, width=16,
+                                        ff_width=32, throw=False)
+
+    est = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(11), 200))
+    assert np.all(np.asarray(est.status) == 0)
+    cover = np.abs(np.asarray(est.value) - TRUTH) <= 1.96 * np.asarray(est.stderr)
+    assert 0.90 <= cover.mean() <= 0.99
