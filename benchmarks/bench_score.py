@@ -110,7 +110,7 @@ def coverage(which: str, reps: int, n: int, steps: int, same_data: bool, seed: i
         task = blocks.block_system([("red", 3, 0.7)])
 
         def estimate(data, key):
-            return infoest.o_information(data, method="soi", key=key, steps=steps, width=64,
+            return infoest.o_information(data[0], method="soi", key=key, steps=steps, width=64,
                                          batch_size=256, mc_iter=4, throw=False)
     else:
         task = processes.coupled_ar1()

@@ -86,6 +86,13 @@ def _check_common(cfg) -> None:
             raise ValueError(f"`ema_decay` must lie in [0, 1), got {v.tolist()}")
 
 
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def _schedule(value):
+    return _checks.check_choice(value, "schedule", SCHEDULES)
+
+
 @final
 class MINDEConfig(eqx.Module):
     """Options of MINDE (`infoest.score.minde`), with their defaults.
@@ -101,6 +108,8 @@ class MINDEConfig(eqx.Module):
         learning_rate: Adam learning rate (array; paper: 1e-3 for d ≤ 5, 2e-3 above).
         ema_decay: EMA decay of the weights used at estimation (array); `None`:
             min(0.999, 1 − 10/steps), so short runs still average.
+        schedule: learning rate `"constant"` (the paper), `"cosine"` (5 % warmup, cosine
+            decay to 0) or `"linear"` (static).
     """
 
     steps: int = eqx.field(static=True, default=10_000, converter=_positive_int("steps"))
@@ -113,16 +122,10 @@ class MINDEConfig(eqx.Module):
                                        converter=_optional_positive_int("eval_batch"))
     learning_rate: Array = eqx.field(default=1e-3, converter=_array)
     ema_decay: Array | None = eqx.field(default=None, converter=_optional_array)
+    schedule: str = eqx.field(static=True, default="constant", converter=_schedule)
 
     def __check_init__(self):
         _check_common(self)
-
-
-SCHEDULES = ("constant", "cosine", "linear")
-
-
-def _schedule(value):
-    return _checks.check_choice(value, "schedule", SCHEDULES)
 
 
 @final

@@ -77,7 +77,8 @@ def _minde_core(z, key, cfg: MINDEConfig, sizes, masks_key):
     net, result = train_score_net(z, index, masks, key=kfit, steps=cfg.steps,
                                   batch_size=cfg.batch_size,
                                   learning_rate=cfg.learning_rate.astype(dtype),
-                                  width=cfg.width, ema_decay=ema_decay(cfg, dtype))
+                                  width=cfg.width, ema_decay=ema_decay(cfg, dtype),
+                                  schedule=cfg.schedule)
     den = denoiser(net, index)
     if masks_key in ("c", "j"):
         integrand = minde_integrand(den, index, masks_key)
@@ -108,7 +109,7 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
         sigma: use the σ-reference form (difference of entropies against N(0, I)).
         config: a [MINDEConfig][infoest.score.config.MINDEConfig] (default: its defaults).
         **options: any field of `MINDEConfig` (`steps`, `batch_size`, `width`, `mc_iter`,
-            `eval_batch`, `learning_rate`, `ema_decay`), overriding `config`.
+            `eval_batch`, `learning_rate`, `ema_decay`, `schedule`), overriding `config`.
 
     Returns:
         `Estimate` with ``value`` the chosen variant, ``stderr`` its standard error over
