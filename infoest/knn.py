@@ -169,7 +169,7 @@ def half_sample_size(n: int, block: int = 1) -> int:
 
 
 def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = SUBSETS):
-    """Delete-d jackknife standard error from half-samples, in one ``vmap``.
+    """Delete-d jackknife standard error from half-samples, in the same compiled call.
 
     With θ_s the estimate on half-sample s (m rows of n, d = n − m deleted),
     var = (m / d) · var_s(θ_s) (Shao & Wu, "A general theory for jackknife variance
@@ -183,7 +183,10 @@ def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = S
     n = arrays[0].shape[0]
     idx = half_sample_indices(key, n, block=block, subsets=subsets)
     m = idx.shape[1]
-    values = jax.vmap(lambda i: estimator(*(a[i] for a in arrays)))(idx)
+    # lax.map, not vmap: a vmapped tree-backend callback would batch on the host thread,
+    # where a thread-local ``jax.enable_x64`` does not hold; the brute force gains nothing
+    # from batching the 20 half-samples (each is already a blocked n² pass).
+    values = jax.lax.map(lambda i: estimator(*(a[i] for a in arrays)), idx)
     return jnp.sqrt(m / (n - m) * jnp.var(values, axis=0, ddof=1))
 
 
@@ -198,6 +201,20 @@ def split_key(key):
         return None, subsample_key(None)
     k_jitter, k_sub = jax.random.split(key)
     return k_jitter, k_sub
+
+
+def stderr_backend(backend: str, dtype) -> str:
+    """The neighbour backend for float64 data: brute force unless ``backend="tree"`` was
+    asked for explicitly (then brute force for the half-samples only). A program with the
+    loop over half-samples runs its host callbacks on an XLA thread, where a thread-local
+    ``jax.enable_x64`` context does not hold, so float64 data would reach the tree backend
+    as float32 (the max-norm results of the two backends are identical)."""
+    return "brute" if jnp.dtype(dtype) == jnp.float64 else backend
+
+
+def value_backend(backend: str, dtype) -> str:
+    """The backend of the full-data search: ``"auto"`` means brute force for float64."""
+    return "brute" if backend == "auto" and jnp.dtype(dtype) == jnp.float64 else backend
 
 
 def check_half_samples(n: int, k: int, *, theiler: int = 0, block: int = 1) -> None:
@@ -266,8 +283,8 @@ def _kl_value(x, *, k, norm, backend):
 def _entropy(x, jitter, key, *, k, norm, backend):
     k_jitter, k_sub = split_key(key)
     (x,) = prepare(x, standardize=False, jitter=jitter, key=k_jitter)
-    core = partial(_kl_value, k=k, norm=norm, backend=backend)
-    value, zero = kl_entropy_core(x, k=k, norm=norm, backend=backend)
+    core = partial(_kl_value, k=k, norm=norm, backend=stderr_backend(backend, x.dtype))
+    value, zero = kl_entropy_core(x, k=k, norm=norm, backend=value_backend(backend, x.dtype))
     stderr = subsample_stderr(core, (x,), k_sub)
     degenerate = (zero > 0) | jnp.any(column_scale(x) <= 0)
     value = jnp.where(degenerate, -jnp.inf, value)
@@ -288,7 +305,7 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
     neighbour distances of data at 1e±30 stay within float32's normal range (the inputs
     are centred by the registry), so no rescaling is needed. NPEET uses k = 3 and the max-norm.
 
-    stderr: delete-d jackknife over 20 half-samples in one vmapped call
+    stderr: delete-d jackknife over 20 half-samples in the same compiled call
     ([infoest.knn.subsample_stderr][]; sampling error only, not the bias).
 
     Degenerate data: a constant column, or a sample with ≥ k exact copies (r_i = 0; the
@@ -320,8 +337,10 @@ def _mi(x, y, jitter, key, *, k, algorithm, norm, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
     x, y = prepare(x, y, standardize=standardize, jitter=jitter, key=k_jitter)
-    core = partial(ksg_mi_core, k=k, algorithm=algorithm, norm=norm, backend=backend)
-    value, stderr = core(x, y), subsample_stderr(core, (x, y), k_sub)
+    core = partial(ksg_mi_core, k=k, algorithm=algorithm, norm=norm)
+    value = core(x, y, backend=value_backend(backend, x.dtype))
+    stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
+                              (x, y), k_sub)
     return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
 
 
@@ -343,7 +362,7 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     2004, eqs. 8 and 9.) Î₁ is exactly symmetric in (x, y) without jitter. Estimates can be
     negative near independence and are not clipped.
 
-    stderr: delete-d jackknife over 20 half-samples in one vmapped call
+    stderr: delete-d jackknife over 20 half-samples in the same compiled call
     ([infoest.knn.subsample_stderr][]); sampling error only, not the bias.
 
     Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties (exact duplicates)
@@ -381,8 +400,10 @@ def _cmi(x, y, z, jitter, key, *, k, norm, theiler, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
     x, y, z = prepare(x, y, z, standardize=standardize, jitter=jitter, key=k_jitter)
-    core = partial(ksg_cmi_core, k=k, norm=norm, theiler=theiler, backend=backend)
-    value, stderr = core(x, y, z), subsample_stderr(core, (x, y, z), k_sub)
+    core = partial(ksg_cmi_core, k=k, norm=norm, theiler=theiler)
+    value = core(x, y, z, backend=value_backend(backend, x.dtype))
+    stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
+                              (x, y, z), k_sub)
     return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
 
 

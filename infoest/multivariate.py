@@ -236,7 +236,7 @@ def _ksg_all(z, key, *, sizes, k):
     full = _ksg_measures(core(z))
     idx = knn.half_sample_indices(knn.subsample_key(key), z.shape[0])
     m = idx.shape[1]
-    halves = _ksg_measures(jax.vmap(lambda i: core(z[i]))(idx))
+    halves = _ksg_measures(jax.lax.map(lambda i: core(z[i]), idx))
     scale = m / (z.shape[0] - m)
     return {name: (full[name], jnp.sqrt(scale * jnp.var(halves[name], ddof=1)))
             for name in full}

@@ -54,7 +54,7 @@ def _cases():
     ]
 
 
-def coverage(quantity: str, method: str, task, *, n: int, reps: int, seed: int = 0,
+def coverage(quantity: str, method: str, task, *, n: int, reps: int, seed: int = 0, batch=8,
              **kwargs) -> dict[str, float]:
     """Coverage of value ± 1.96 stderr over ``reps`` datasets drawn and estimated at once."""
     fn = _registry.get(quantity, method).fn
@@ -64,7 +64,7 @@ def coverage(quantity: str, method: str, task, *, n: int, reps: int, seed: int =
         return fn(*data, throw=False, **kwargs)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), reps)
-    est = jax.jit(jax.vmap(one))(keys)
+    est = jax.jit(lambda k: jax.lax.map(one, k, batch_size=batch))(keys)
     value, stderr = np.asarray(est.value, np.float64), np.asarray(est.stderr, np.float64)
     assert np.all(np.asarray(est.status) == 0), f"{method} {task.name}: status not ok"
     covered = np.abs(value - task.value) <= 1.96 * stderr

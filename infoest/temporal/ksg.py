@@ -54,11 +54,13 @@ def _run(x, y, jitter, key, *, lags, k, norm, theiler, standardize, backend, sur
     constant = knn.any_constant(x, y)
     x, y = knn.prepare(x, y, standardize=standardize, jitter=jitter, key=k_noise)
     core = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
-                             backend=backend)
+                             backend=knn.value_backend(backend, x.dtype))
     value, diag = _common.run(core, x, y, lags, key=k_sur, surrogates=surrogates,
                               surrogate=surrogate, block=block, batch_size=batch_size)
     rows = embed(x, y, lags)
-    stderr = knn.subsample_stderr(core, rows, k_sub,
+    halves = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
+                               backend=knn.stderr_backend(backend, x.dtype))
+    stderr = knn.subsample_stderr(halves, rows, k_sub,
                                   block=serial_block(rows[0].shape[0], theiler))
     return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr), diag
 
@@ -92,7 +94,7 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
 
     stderr: delete-d jackknife over 20 half-samples made of blocks of ⌈n^{1/3}⌉ consecutive
     embedded rows (serial dependence kept inside blocks; [infoest.knn.subsample_stderr][]),
-    one vmapped call; sampling error only. A constant source or target gives exactly 0.
+    in the same compiled call; sampling error only. A constant source or target gives exactly 0.
 
     Returns:
         Estimate; with surrogates, diagnostics ``p_value``, ``null_mean``, ``null_std``,
