@@ -144,6 +144,8 @@ def prepare(*arrays: Array, standardize: bool = True, jitter=0.0, key=None) -> t
 SUBSETS = 20
 #: Fixed key of the half-samples (and of nothing else) when the caller passes no ``key``.
 _DEFAULT_KEY = 0
+#: Folded into every half-sample key (see :func:`subsample_key`).
+_SALT = 0x5E1F5A3
 
 
 def half_sample_indices(key: Array, n: int, *, block: int = 1,
@@ -191,8 +193,14 @@ def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = S
 
 
 def subsample_key(key):
-    """The key for the half-samples: ``key`` when given, else a fixed one (deterministic)."""
-    return jax.random.PRNGKey(_DEFAULT_KEY) if key is None else key
+    """The key of the half-samples: ``key`` (or a fixed key when None) with a salt folded in.
+
+    The salt keeps the half-samples independent of data drawn from the same key: a
+    threefry ``split`` gives the same first subkeys whatever the count, and a permutation
+    sorted from the bits that also made the normal draws would select the lowest half of
+    the values (coverage then collapses)."""
+    base = jax.random.PRNGKey(_DEFAULT_KEY) if key is None else key
+    return jax.random.fold_in(base, _SALT)
 
 
 def split_key(key):
@@ -200,7 +208,7 @@ def split_key(key):
     if key is None:
         return None, subsample_key(None)
     k_jitter, k_sub = jax.random.split(key)
-    return k_jitter, k_sub
+    return k_jitter, subsample_key(k_sub)
 
 
 def stderr_backend(backend: str, dtype) -> str:

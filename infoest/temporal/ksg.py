@@ -51,6 +51,7 @@ def _run(x, y, jitter, key, *, lags, k, norm, theiler, standardize, backend, sur
         k_noise, k_sur, k_sub = None, None, knn.subsample_key(None)
     else:
         k_noise, k_sur, k_sub = tuple(jax.random.split(key, 3))
+        k_sub = knn.subsample_key(k_sub)
     constant = knn.any_constant(x, y)
     x, y = knn.prepare(x, y, standardize=standardize, jitter=jitter, key=k_noise)
     core = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
