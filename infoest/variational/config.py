@@ -68,6 +68,8 @@ class VariationalConfig(eqx.Module):
         select: `"best"` or `"last"` critic.
         chunk_size: rows per chunk when evaluating all held-out pairs.
         stderr_blocks: disjoint held-out blocks whose spread gives `stderr`.
+        vmap_group: fits run side by side under `jax.vmap` (`None`: 1 on CPU, all on an
+            accelerator; see [batched_fits][infoest.train.batched_fits]).
         progress: tqdm bar. throw: raise on divergence (`False`: status only).
         learning_rate: Adam learning rate (traced; finite, > 0).
         tau: SMILE clip $\\tau$ (traced; > 0, `inf` allowed).
@@ -88,6 +90,7 @@ class VariationalConfig(eqx.Module):
     select: str = eqx.field(static=True, default="best")
     chunk_size: int = eqx.field(static=True, default=64)
     stderr_blocks: int = eqx.field(static=True, default=10)
+    vmap_group: int | None = eqx.field(static=True, default=None)
     progress: bool = eqx.field(static=True, default=False)
     throw: bool = eqx.field(static=True, default=True)
     learning_rate: Any = eqx.field(default=1e-3, converter=_array)
@@ -102,7 +105,7 @@ class VariationalConfig(eqx.Module):
             check_positive_int(h, "hidden")
         for name in ("embed_dim", "steps", "eval_size", "chunk_size", "stderr_blocks"):
             check_positive_int(getattr(self, name), name)
-        for name in ("batch_size", "eval_every", "patience"):
+        for name in ("batch_size", "eval_every", "patience", "vmap_group"):
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
         if not 0.0 < float(self.eval_fraction) < 1.0:

@@ -99,7 +99,9 @@ def _options(config: VariationalConfig | None, critic: Any,
              options: dict[str, Any]) -> tuple[VariationalConfig, Any]:
     """The configuration (`config` with `options` applied) and the user critic module."""
     config = VariationalConfig() if config is None else config
-    if isinstance(critic, str):
+    if critic is None:
+        user = None
+    elif isinstance(critic, str):
         options["critic"] = critic
         user = None
     elif callable(critic):
@@ -216,7 +218,8 @@ def _train(x, y, eval_data, key, critic, config: VariationalConfig) -> CriticFit
 
 
 def fit_critic(x, y, *, key: Array, config: VariationalConfig | None = None,
-               critic: str | eqx.Module = "joint", eval_data: tuple[Array, Array] | None = None,
+               critic: str | eqx.Module | None = None,
+               eval_data: tuple[Array, Array] | None = None,
                **options: Any) -> CriticFit:
     """Train a critic on all of `(x, y)` by maximising `config.bound`.
 
@@ -277,7 +280,7 @@ def _evaluate(fitted, x, y, bound, chunk_size, blocks):
 
 
 def mutual_information(x, y, *, key: Array, config: VariationalConfig | None = None,
-                       critic: str | eqx.Module = "joint", **options: Any) -> Estimate:
+                       critic: str | eqx.Module | None = None, **options: Any) -> Estimate:
     """Variational estimate of $I(X;Y)$ in nats: train a critic, evaluate a bound held out.
 
     Args:
@@ -286,8 +289,9 @@ def mutual_information(x, y, *, key: Array, config: VariationalConfig | None = N
         config: a [VariationalConfig][infoest.variational.config.VariationalConfig]; its
             fields may also be given (or overridden) as keywords, e.g. `bound="nwj"`,
             `steps=500`, `learning_rate=1e-2` (traced), `tau=2.0` (traced).
-        critic: `"joint"` (default), `"separable"`, or your own critic module
-            `critic(x_i, y_j) -> scalar` (initialised; acts on standardised data).
+        critic: `"joint"`, `"separable"` (default: `config.critic`, `"joint"`), or your own
+            critic module `critic(x_i, y_j) -> scalar` (initialised; acts on standardised
+            data).
 
     The data are shuffled and z-scored (statistics of all samples, as bmi), `eval_fraction`
     is held out, the critic is trained on the rest with held-out monitoring (every
@@ -342,7 +346,7 @@ def _estimate_impl(x, y, key, critic, config: VariationalConfig, n_eval: int):
 def _estimate(x, y, key, critic, config, n_eval):
     def run(x, y, key, critic, config):
         return _estimate_impl(x, y, key, critic, config, n_eval)
-    return batched_fits(run)(x, y, key, critic, config)
+    return batched_fits(run, config.vmap_group)(x, y, key, critic, config)
 
 
 _TEST_KWARGS = dict(steps=10, hidden=(4,), embed_dim=4, batch_size=16, select="last", patience=None)
