@@ -682,6 +682,33 @@ def _check_eval(steps, eval_every, patience, keep_best, eval_data, eval_fraction
     return eval_every, patience
 
 
+def _configure(model: Any, data: Any, o: dict[str, Any]) -> tuple[Plan, Hyper]:
+    """Validate the options of [fit][infoest.train.fit] (before any work)."""
+    steps = check_positive_int(o["steps"], "steps")
+    batch_size, n_train = _check_data(data, o["batch_size"], o["eval_data"],
+                                      o["eval_fraction"])
+    eval_every, patience = _check_eval(steps, o["eval_every"], o["patience"], o["keep_best"],
+                                       o["eval_data"], o["eval_fraction"], o["eval_fn"])
+    if not isinstance(o["optimizer"], optax.GradientTransformation):
+        _check_rate(o["learning_rate"], "learning_rate")
+    _check_rate(o["ema_decay"], "ema_decay", allow_zero=True, upper=1.0)
+    _check_rate(o["max_loss"], "max_loss")
+    plan = Plan(steps=steps, batch_size=batch_size, n_train=n_train,
+                eval_fraction=float(o["eval_fraction"]), eval_every=eval_every,
+                eval_batches=check_positive_int(o["eval_batches"], "eval_batches"),
+                patience=patience, keep_best=bool(o["keep_best"]), stateful=o["stateful"],
+                has_ema=o["ema_decay"] is not None, progress=bool(o["progress"]),
+                throw=bool(o["throw"]))
+    floats = [a for a in jax.tree_util.tree_leaves(model) if eqx.is_inexact_array(a)]
+    dtype = jnp.result_type(*floats) if floats else jnp.result_type(float)
+    max_loss = jnp.inf if o["max_loss"] is None else o["max_loss"]
+    hyper = Hyper(learning_rate=jnp.asarray(o["learning_rate"], dtype),
+                  min_delta=jnp.asarray(o["min_delta"], dtype),
+                  max_loss=jnp.asarray(max_loss, dtype),
+                  ema_decay=None if o["ema_decay"] is None else jnp.asarray(o["ema_decay"], dtype))
+    return plan, hyper
+
+
 def fit(
     loss_fn: Callable[..., Any],
     model: Any,
@@ -748,27 +775,14 @@ def fit(
     Returns:
         A [FitResult][infoest.train.FitResult].
     """
-    steps = check_positive_int(steps, "steps")
-    batch_size, n_train = _check_data(data, batch_size, eval_data, eval_fraction)
-    eval_every, patience = _check_eval(steps, eval_every, patience, keep_best, eval_data,
-                                       eval_fraction, eval_fn)
-    if optimizer is None or not isinstance(optimizer, optax.GradientTransformation):
-        _check_rate(learning_rate, "learning_rate")
-    _check_rate(ema_decay, "ema_decay", allow_zero=True, upper=1.0)
-    _check_rate(max_loss, "max_loss")
+    plan, hyper = _configure(model, data, dict(
+        steps=steps, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+        eval_data=eval_data, eval_fraction=eval_fraction, eval_every=eval_every,
+        eval_fn=eval_fn, eval_batches=eval_batches, patience=patience, min_delta=min_delta,
+        keep_best=keep_best, ema_decay=ema_decay, stateful=state is not None,
+        progress=progress, throw=throw, max_loss=max_loss))
     if vmap_group is not None:
         vmap_group = check_positive_int(vmap_group, "vmap_group")
-    plan = Plan(steps=steps, batch_size=batch_size, n_train=n_train,
-                eval_fraction=float(eval_fraction), eval_every=eval_every,
-                eval_batches=check_positive_int(eval_batches, "eval_batches"),
-                patience=patience, keep_best=bool(keep_best), stateful=state is not None,
-                has_ema=ema_decay is not None, progress=bool(progress), throw=bool(throw))
-    floats = [a for a in jax.tree_util.tree_leaves(model) if eqx.is_inexact_array(a)]
-    dtype = jnp.result_type(*floats) if floats else jnp.result_type(float)
-    hyper = Hyper(learning_rate=jnp.asarray(learning_rate, dtype),
-                  min_delta=jnp.asarray(min_delta, dtype),
-                  max_loss=jnp.asarray(jnp.inf if max_loss is None else max_loss, dtype),
-                  ema_decay=None if ema_decay is None else jnp.asarray(ema_decay, dtype))
     return _fit(loss_fn, model, data, key, optimizer, eval_data, eval_fn, state, filter_spec,
                 hyper, plan, sharding, vmap_group)
 
