@@ -271,7 +271,7 @@ def test_objective_adapts_the_three_loss_forms():
     assert stateful(2.0, 3.0, KEY, 4)[1][1] == 5
 
 
-def test_exploding_loss_is_diverged_and_raises():
+def test_exploding_loss_is_diverged():
     def loss(model, batch, key):
         return _mse(model, batch, key)[0] * 1e6
 
@@ -279,8 +279,6 @@ def test_exploding_loss_is_diverged_and_raises():
               throw=False)
     assert int(res.status) == STATUS["exploded"] and bool(diverged(res)) and res.diverged
     assert int(res.steps_run) == 0
-    with pytest.raises(Exception, match="diverged"):
-        fit(loss, MODEL, _line(), key=KEY, steps=20, batch_size=16, max_loss=10.0)
 
 
 def test_diverged_sees_a_nonfinite_ema():

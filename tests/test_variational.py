@@ -282,12 +282,9 @@ def test_invalid_learning_rate_raises_naming_it(lr):
                                    learning_rate=lr, **TINY)
 
 
-def test_stderr_is_finite_and_evaluate_reports_status():
+def test_evaluate_reports_stderr_and_status():
     x, y = _gaussian(512)
-    short = dict(FAST, steps=100)
-    est = var.mutual_information(x, y, key=jax.random.PRNGKey(0), **short)
-    assert est.ok and 0.0 < float(est.stderr) < 0.2
-    fitted = var.fit_critic(x, y, key=jax.random.PRNGKey(0), **short)
+    fitted = var.fit_critic(x, y, key=jax.random.PRNGKey(0), **dict(FAST, steps=100))
     new = var.evaluate(fitted, *_gaussian(400, seed=7))
     assert bool(new.ok) and np.isfinite(float(new.stderr)) and float(new.stderr) > 0
 
