@@ -89,7 +89,7 @@ class VariationalConfig(eqx.Module):
     patience: int | None = eqx.field(static=True, default=5)
     select: str = eqx.field(static=True, default="best")
     chunk_size: int = eqx.field(static=True, default=64)
-    stderr_blocks: int = eqx.field(static=True, default=10)
+    stderr_blocks: int = eqx.field(static=True, default=20)
     vmap_group: int | None = eqx.field(static=True, default=None)
     progress: bool = eqx.field(static=True, default=False)
     throw: bool = eqx.field(static=True, default=True)

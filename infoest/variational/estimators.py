@@ -23,7 +23,7 @@ functions take `config=` and/or its fields as keywords.
 | `infonce` | InfoNCE | InfoNCE over all held-out pairs ($\le \log n_\text{eval}$) |
 | `js` | JS (f-GAN) | NWJ of the critic $1 + f$ |
 
-**Error bar.** `stderr` is the spread of the same bound over `stderr_blocks` (10) disjoint
+**Error bar.** `stderr` is the spread of the same bound over `stderr_blocks` (20) disjoint
 blocks of held-out rows, each evaluated on its own pairs: with block values $v_1..v_K$,
 $\mathrm{stderr} = \mathrm{sd}(v_k)/\sqrt K$. It covers the sampling variance of the held-out
 evaluation (and, through the blocks, of the critic's fit to the data it sees), not the bias of
@@ -251,7 +251,7 @@ _fit_critic = eqx.filter_jit(_train)
 
 
 def evaluate(fitted: CriticFit, x, y, *, bound: str | None = None, chunk_size: int = 64,
-             stderr_blocks: int = 10) -> Estimate:
+             stderr_blocks: int = 20) -> Estimate:
     """The bound of a trained critic on new data `(x, y)`, over *all* $n^2$ pairs, in nats.
 
     Memory is linear in n (rows are computed `chunk_size` at a time). `bound` defaults to
@@ -367,7 +367,7 @@ def _register(name: str, doc: str):
     estimator.__doc__ = (
         f"{doc}\n\n`infoest.mutual_information(x, y, method={name!r}, key=...)`: "
         f"[mutual_information][infoest.variational.mutual_information] with `bound={name!r}`; "
-        "all its keyword arguments apply. `stderr`: spread of the bound over 10 disjoint "
+        "all its keyword arguments apply. `stderr`: spread of the bound over 20 disjoint "
         "held-out blocks; `status` DIVERGED on a non-finite or exploding fit.")
     register("mutual_information", name, stochastic=True, differentiable=False,
              test_kwargs=_TEST_KWARGS, bench_kwargs=_BENCH_KWARGS, min_samples=64)(estimator)
