@@ -485,13 +485,10 @@ def _nan_like(tree: Any) -> Any:
         else jnp.zeros(s.shape, s.dtype), tree)
 
 
-def _scan(objective, optimizer, hyper, plan, draw, metric, state0, keys):
+def _scan(objective, optimizer, hyper, plan, draw, metric, state0, keys, aux_shape):
     """The training loop: `plan.steps` iterations of next_rows, step, evaluate."""
     train_key, shuffle_key = keys
-    probe = jax.eval_shape(lambda s: step(s, draw(train_key, jnp.int32(0), next_rows(
-        s, jnp.int32(0), shuffle_key, plan)[1]), train_key, objective=objective,
-        optimizer=optimizer, hyper=hyper)[1], state0)
-    skipped = (jnp.array(jnp.nan, state0.best_eval.dtype), _nan_like(probe[1]))
+    skipped = (jnp.array(jnp.nan, state0.best_eval.dtype), _nan_like(aux_shape))
     no_eval = jnp.array(jnp.nan, state0.best_eval.dtype)
     tick = _progress_callback(plan.steps) if plan.progress else None
 
@@ -554,16 +551,14 @@ def _fit_impl(loss_fn, model, data, key, optimizer, eval_data, eval_fn, user_sta
     metric = (None if plan.eval_every is None
               else _metric(objective, eval_fn, eval_data, eval_key, plan))
     draw = _drawer(train_data, online, sharding)
-    floats = [a for a in jax.tree_util.tree_leaves(model) if eqx.is_inexact_array(a)]
-    dtype = jnp.result_type(*floats) if floats else jnp.result_type(float)
-    loss_shape = jax.eval_shape(lambda p: objective(p, draw(train_key, jnp.int32(0), None if
-                                online or plan.per_epoch is None else jnp.zeros(
-                                    (plan.batch_size,), jnp.int32)), train_key, user_state)[0],
-                                params)
-    state0 = init(params, opt, plan=plan, user_state=user_state,
-                  dtype=jnp.promote_types(loss_shape.dtype, dtype))
+    rows0 = None if online or plan.per_epoch is None else jnp.zeros((plan.batch_size,),
+                                                                       jnp.int32)
+    loss_shape, (aux_shape, _) = jax.eval_shape(
+        lambda p: objective(p, draw(train_key, jnp.int32(0), rows0), train_key, user_state),
+        params)
+    state0 = init(params, opt, plan=plan, user_state=user_state, dtype=loss_shape.dtype)
     final, curves = _scan(objective, opt, hyper, plan, draw, metric, state0,
-                          (train_key, jax.random.fold_in(split_key, 1)))
+                          (train_key, jax.random.fold_in(split_key, 1)), aux_shape)
     return _result(final, static, curves, plan)
 
 
