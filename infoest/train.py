@@ -52,9 +52,13 @@ Hyperparameters. Shape and control-flow settings (`steps`, `batch_size`, `eval_e
 Optimiser. `optimizer=None` is Adam at `learning_rate`. Pass an optax *constructor*
 (`optimizer=optax.adamw`, any hashable callable `lr -> GradientTransformation`) to use another
 optimiser at the traced `learning_rate`: it is built inside the compiled function, so new
-learning rates do not recompile. A `GradientTransformation` *instance* (`optax.adam(1e-3)`)
-holds fresh closures each time it is built, so `jit` cannot recognise it: every new instance
-compiles again. Build such an instance once and reuse the same object, or pass a constructor.
+learning rates do not recompile. For a configured optimiser (a schedule with a warmup length)
+make the constructor an `equinox.Module` with static fields and `__call__(self, lr)`: it
+hashes by value, so equal configurations share one compilation (a `lambda` or
+`functools.partial` is a new object each time and recompiles). A `GradientTransformation`
+*instance* (`optax.adam(1e-3)`) holds fresh closures each time it is built, so `jit` cannot
+recognise it: every new instance compiles again. Build such an instance once and reuse the
+same object, or pass a constructor.
 
 EMA: with `ema_decay=β` the average $\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta$
 (`optax.incremental_update`) is kept in `FitResult.ema_model`; evaluation then uses it.
