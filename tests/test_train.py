@@ -313,6 +313,20 @@ def test_optimizer_constructor_and_reused_instance_do_not_recompile():
     second = len(traces)
     fit(loss, MODEL, _line(seed=3), key=KEY, steps=5, batch_size=16, optimizer=opt)
     assert len(traces) == second
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=_Momentum(0.9))
+    third = len(traces)
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=_Momentum(0.9),
+        learning_rate=0.3)
+    assert len(traces) == third > second
+
+
+class _Momentum(eqx.Module):
+    """A configured optimiser constructor that hashes by value."""
+
+    momentum: float = eqx.field(static=True)
+
+    def __call__(self, learning_rate):
+        return optax.sgd(learning_rate, momentum=self.momentum)
 
 
 def test_vmap_of_fits_closing_over_batched_values():
