@@ -55,9 +55,11 @@ from infoest.ops.kernels import (
     diffusion_matvec,
     gaussian_affinity,
     symmetric_normalize,
+    weighted_diffusion,
 )
 from infoest.ops.spectral import deflated_slq, eigvalsh_psd, safe_log, safe_pow, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
+from infoest.spectral._stderr import influence_stderr
 from infoest.spectral._units import estimate
 
 __all__ = ["diffusion_spectrum", "dse_from_spectrum", "dse"]
@@ -66,15 +68,24 @@ SOLVERS = ("exact", "lanczos")
 DENSE_MAX_N = 16_384  # the lanczos solver materialises K (n² floats) up to this size
 
 
-def diffusion_spectrum(z: Array, sigma, *, mask: Array | None = None) -> Array:
+def diffusion_spectrum(
+    z: Array, sigma, *, mask: Array | None = None, weights: Array | None = None
+) -> Array:
     """Eigenvalues (ascending, clipped to [0, 1]) of K = W^{−1/2} G W^{−1/2} for ``z: (n, d)``.
 
     ``sigma`` is a number or a rule (``"median"``, ``"sqrt_dim"``). With a boolean ``mask``
-    the operator of the sub-sample ``z[mask]`` (padded with zero eigenvalues).
+    the operator of the sub-sample ``z[mask]`` (padded with zero eigenvalues); with
+    ``weights`` that of the weighted sample (`infoest.ops.kernels.weighted_diffusion`).
     """
     g = gaussian_affinity(z, bandwidth(z, sigma))
-    k, _ = symmetric_normalize(g, mask)
-    return jnp.minimum(eigvalsh_psd(k, entrywise=True), 1.0)
+    w = jnp.ones(z.shape[0], z.dtype) if weights is None else weights
+    if mask is not None:
+        w = w * mask.astype(z.dtype)
+    return _spectrum(g, w)
+
+
+def _spectrum(g: Array, w: Array) -> Array:
+    return jnp.minimum(eigvalsh_psd(weighted_diffusion(g, w), entrywise=True), 1.0)
 
 
 def dse_from_spectrum(lam: Array, t=1.0) -> Array:
@@ -84,8 +95,38 @@ def dse_from_spectrum(lam: Array, t=1.0) -> Array:
 
 @partial(jax.jit, static_argnames=("rule",))
 def _exact(z, sigma, t, rule):
+    n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
-    return dse_from_spectrum(diffusion_spectrum(z, sigma), t), sigma
+    g = gaussian_affinity(z, sigma)
+
+    def entropy(w, g, t):
+        return dse_from_spectrum(_spectrum(g, w), t)
+
+    value = entropy(jnp.full((n,), 1.0 / n, z.dtype), g, t)
+    stderr = influence_stderr(lambda w, d: entropy(w, *d), (g, t))
+    return value, stderr, sigma
+
+
+def _sampling_variance(matvec, deg, top, vecs, rest, value, tr_pow, t, n):
+    """Influence-function variance of DSE from the deflated eigenpairs (Lanczos solver).
+
+    c = diag(h(K)) with h(λ) = t p (−log p − DSE), p = λ^t / tr K^t (the λ ∂DSE/∂λ of each
+    eigenvalue), taken exactly on the ``top`` eigenvectors and as the remainder's mean on
+    their complement (``rest`` = the remainder's tr K^t and tr K^t log K^t); the influence
+    of sample j is n (c_j − (G (c / d))_j) (`infoest.spectral._stderr`).
+    """
+    p_top = safe_pow(top, t) / tr_pow
+    h_top = t * p_top * (-safe_log(p_top) - value)
+    rest_p = rest[0] / tr_pow
+    rest_plogp = rest[1] / tr_pow - jnp.log(tr_pow) * rest_p
+    h_rest = t * (-rest_plogp - value * rest_p)
+    mass = jnp.sum(vecs**2, axis=1)
+    c = (vecs**2) @ h_top + (1.0 - mass) * h_rest / max(n - top.shape[0], 1)
+    root = jnp.sqrt(deg)
+    spread = root * matvec((c / root)[:, None])[:, 0]  # G (c / d) = √d ⊙ K (c / √d)
+    g = n * (c - spread)
+    influence = g - jnp.mean(g)
+    return jnp.sum(influence**2) / (n * (n - 1.0))
 
 
 @partial(
@@ -105,19 +146,22 @@ def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_siz
     top = jnp.sqrt(deg)
     top = (top / jnp.linalg.norm(top))[:, None]
     fns = (lambda x: safe_pow(x, t), lambda x: t * safe_pow(x, t) * safe_log(x))
-    per_probe, _ = deflated_slq(
+    per_probe, vals, vecs = deflated_slq(
         matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4),
         oversample=min(16, n // 4), probes=probes,
         steps=min(steps, n - 1), power_iters=power_iters, known=top,
-        known_values=jnp.ones((1,), z.dtype),
+        known_values=jnp.ones((1,), z.dtype), return_basis=True,
     )
     tr_pow, tr_plogp = jnp.mean(per_probe, axis=0)
     value = jnp.log(tr_pow) - tr_plogp / tr_pow
-    # delta method over the probe-wise estimates
+    # probe variance: delta method over the probe-wise estimates
     grad = jnp.stack([1.0 / tr_pow + tr_plogp / tr_pow**2, -1.0 / tr_pow])
     cov = jnp.cov(per_probe.T) / probes
-    stderr = jnp.sqrt(jnp.maximum(grad @ cov @ grad, 0.0))
-    return value, stderr, sigma
+    probe_var = jnp.maximum(grad @ cov @ grad, 0.0)
+    fixed = jnp.stack([jnp.sum(f(vals)) for f in fns])
+    rest = jnp.mean(per_probe, axis=0) - fixed
+    sampling = _sampling_variance(matvec, deg, vals, vecs, rest, value, tr_pow, t, n)
+    return value, jnp.sqrt(probe_var + sampling), sigma
 
 
 def _subsample(z, max_n, key):
@@ -196,8 +240,8 @@ def dse(
     rule = sigma if isinstance(sigma, str) else None
     sig = 0.0 if rule else sigma
     if solver == "exact":
-        value, used = _exact(z, sig, t, rule)
-        return estimate(value, method="dse", units=units, sigma=used)
+        value, stderr, used = _exact(z, sig, t, rule)
+        return estimate(value, stderr, method="dse", units=units, sigma=used)
     if block_size is None and z.shape[0] > DENSE_MAX_N:
         block_size = 512
     value, stderr, used = _lanczos(
