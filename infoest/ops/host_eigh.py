@@ -5,7 +5,7 @@ Why a host path: on CPU, XLA's ``eigh``/``eigvalsh`` are 1.5-10x (dense, m in th
 to thousands) and one to two orders of magnitude (the few-hundred-sized problems of the
 Lanczos solvers) slower than LAPACK. A host callback, though, cannot see a sharded array
 without gathering it and is a host round trip on accelerators, so it is used only where it
-pays (:func:`eig_backend`).
+pays (`eig_backend`).
 
 Failure policy: a LAPACK failure (non-convergence) or a non-finite matrix never raises
 inside the callback (an exception there surfaces as an opaque ``INTERNAL: CpuCallback
@@ -110,7 +110,7 @@ def _solve_stack(flat: np.ndarray, vectors: bool) -> list:
 
 
 def _np_eig(bits, *, vectors: bool, dtype):
-    """Host side of :func:`_host_eig`: arrays cross the boundary as raw ``uint32`` words."""
+    """Host side of `_host_eig`: arrays cross the boundary as raw ``uint32`` words."""
     a = np.ascontiguousarray(bits).view(dtype)[..., 0]  # (..., m, m, words) -> (..., m, m)
     out = _solve_stack(a.astype(np.float64).reshape(-1, *a.shape[-2:]), vectors)
 
@@ -174,14 +174,14 @@ def _host_eigvalsh_jvp(primals, tangents):
 
 
 def eigvalsh(a: Array, backend: str = "auto") -> Array:
-    """Eigenvalues (ascending) of symmetric ``a`` by the solver :func:`eig_backend` picks."""
+    """Eigenvalues (ascending) of symmetric ``a`` by the solver `eig_backend` picks."""
     if eig_backend(a, backend) == "host":
         return host_eigvalsh(a)
     return jnp.linalg.eigvalsh(a)
 
 
 def eigh(a: Array, backend: str = "auto") -> tuple[Array, Array]:
-    """Eigenvalues and vectors of symmetric ``a`` by the solver :func:`eig_backend` picks."""
+    """Eigenvalues and vectors of symmetric ``a`` by the solver `eig_backend` picks."""
     if eig_backend(a, backend) == "host":
         return host_eigh(a)
     return jnp.linalg.eigh(a)

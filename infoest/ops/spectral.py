@@ -11,10 +11,10 @@ sharding of the data; every solver here takes ``backend=`` to override it.
 Fast path: matrix-free, for a symmetric PSD operator given as ``matvec(V) = A @ V`` on blocks
 ``V: (n, m)``:
 
-1. :func:`top_eigenpairs` — Rayleigh–Ritz on a block Krylov space [Ω, AΩ, …, A^q Ω];
-2. :func:`lanczos` — m independent Lanczos runs (one per column) with full
+1. `top_eigenpairs` — Rayleigh–Ritz on a block Krylov space [Ω, AΩ, …, A^q Ω];
+2. `lanczos` — m independent Lanczos runs (one per column) with full
    re-orthogonalisation, optionally restricted to the complement of a deflation basis;
-3. :func:`deflated_slq` — tr f(A) ≈ Σ_{top} f(θ_i) + Hutchinson–Lanczos quadrature on the
+3. `deflated_slq` — tr f(A) ≈ Σ_{top} f(θ_i) + Hutchinson–Lanczos quadrature on the
    deflated rest (stochastic Lanczos quadrature, Ubaru, Chen & Saad, SIAM J. Matrix Anal.
    Appl. 38, 2017; deflation as in Hutch++, Meyer et al., SOSA 2021). Deflating the top of the
    spectrum removes most of the Hutchinson variance when a few eigenvalues dominate; a flat
@@ -258,7 +258,7 @@ def deflated_slq(
     """Estimate tr f(A) for several ``fns`` (each with f(0) = 0) of a symmetric PSD operator.
 
     ``known: (n, j)`` orthonormal eigenvectors with eigenvalues ``known_values`` are deflated
-    exactly; the next ``rank`` eigenpairs come from :func:`top_eigenpairs` on a block of
+    exactly; the next ``rank`` eigenpairs come from `top_eigenpairs` on a block of
     ``rank + oversample`` vectors; the rest is Hutchinson (``probes`` Rademacher vectors) with
     ``steps``-point Lanczos quadrature on the complement.
 

@@ -17,7 +17,7 @@ Two solvers:
 - ``"exact"``: dense eigenvalues of K (``eigvalsh``), differentiable (finite gradients for
   duplicated rows: values-only decomposition, zero eigenvalues masked), O(n² d + n³).
 - ``"lanczos"``: DSE = log T − H / T with T = tr K^t and H = tr(K^t log K^t), both from one
-  deflated stochastic Lanczos quadrature (:func:`infoest.ops.spectral.deflated_slq`): the top
+  deflated stochastic Lanczos quadrature (`infoest.ops.spectral.deflated_slq`): the top
   eigenvector √(G 1) (λ = 1) exactly, the next ``rank`` eigenvalues by randomised subspace
   iteration with a Nyström finish (``power_iters`` + 1 products with rank + 16 vectors), the
   remainder by Hutchinson with ``probes`` Rademacher vectors and ``steps`` Lanczos steps on
@@ -45,6 +45,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from infoest import _checks
 from infoest._estimate import Estimate
@@ -54,6 +56,8 @@ from infoest.ops.kernels import (
     check_sigma,
     diffusion_matvec,
     gaussian_affinity,
+    row_sharding,
+    sharded_diffusion_matvec,
     symmetric_normalize,
     weighted_diffusion,
 )
@@ -131,12 +135,16 @@ def _sampling_variance(matvec, deg, top, vecs, rest, value, tr_pow, t, n):
 
 @partial(
     jax.jit,
-    static_argnames=("rule", "rank", "probes", "steps", "power_iters", "block_size"),
+    static_argnames=("rule", "rank", "probes", "steps", "power_iters", "block_size", "shards"),
 )
-def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_size):
+def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_size,
+             shards=None):
     n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
-    if block_size is None:
+    if shards is not None:
+        matvec, deg = sharded_diffusion_matvec(z, sigma, *shards,
+                                               block_size=block_size or 512)
+    elif block_size is None:
         k, deg = symmetric_normalize(gaussian_affinity(z, sigma))
 
         def matvec(v):
@@ -214,10 +222,29 @@ def dse(
             subspace-iteration powers).
         block_size: ``"lanczos"`` only: rows of G recomputed per block so that the n × n
             matrix is never stored; ``None`` stores K when n ≤ 16 384 and uses 512 otherwise.
+            Rows of ``z`` sharded over several devices (``NamedSharding(mesh,
+            P("rows"))``, n divisible by the shard count) switch the ``"lanczos"`` solver to
+            matrix-free products in which each device computes its own rows of K V
+            (`infoest.ops.kernels.sharded_diffusion_matvec`); the value equals the
+            single-device one within float tolerance. The ``"exact"`` solver gathers.
         units: ``"nats"`` or ``"bits"``.
 
     Returns:
-        :class:`~infoest.Estimate`; ``diagnostics["sigma"]`` holds the bandwidth used.
+        `Estimate`; ``diagnostics["sigma"]`` holds the bandwidth used.
+
+    Standard error (sampling variance at this n, σ and t fixed; not the bias, which for DSE
+    is large and slowly vanishing: −0.14 nats at n = 500 for N(0, I_3), σ = 1.5):
+
+    - ``"exact"``: influence function of the weighted diffusion operator
+      √(w_i/d_i) G_ij √(w_j/d_j), d = G w (`infoest.spectral._stderr`; one extra
+      eigendecomposition with vectors). First order: ≈ 0.7 of the true spread at n = 500.
+    - ``"lanczos"``: the probe variance of the stochastic trace estimates (delta method over
+      probes) plus the same influence-function variance, from the deflated top eigenvectors
+      and a flat remainder (`_sampling_variance`).
+
+    Invariances: translation invariant (exact distances); scale invariant with the
+    ``"median"`` rule only. A fixed σ at data ×1e30 gives log n (isolated points), ×1e−30
+    gives 0; identical rows give 0. An eigensolver failure gives `Status.NOT_CONVERGED`.
     """
     z = _checks.as_samples(z, "z")
     check_sigma(sigma)
@@ -242,9 +269,15 @@ def dse(
     if solver == "exact":
         value, stderr, used = _exact(z, sig, t, rule)
         return estimate(value, stderr, method="dse", units=units, sigma=used)
+    shards = row_sharding(z)
+    if shards is not None:  # same devices, auto-sharded mesh (see row_sharding)
+        home = NamedSharding(z.sharding.mesh, P())
+        z = jax.device_put(z, NamedSharding(shards[0], P(shards[1])))
     if block_size is None and z.shape[0] > DENSE_MAX_N:
         block_size = 512
     value, stderr, used = _lanczos(
-        z, sig, t, key, rule, rank, probes, steps, power_iters, block_size
+        z, sig, t, key, rule, rank, probes, steps, power_iters, block_size, shards
     )
+    if shards is not None:  # results back on the caller's mesh, replicated
+        value, stderr, used = jax.device_put((value, stderr, used), home)
     return estimate(value, stderr, method="dse", units=units, sigma=used)

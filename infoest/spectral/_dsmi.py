@@ -176,7 +176,12 @@ def dsmi(
         num_repetitions: random subsets per class for the marginal term (reference: 5).
         units: ``"nats"`` or ``"bits"`` (the paper's unit).
 
-    Cost: n_classes · (1 + num_repetitions) dense n × n eigenvalue problems.
+    Cost: n_classes · (1 + num_repetitions) dense n × n eigenvalue problems (with vectors,
+    for the standard error).
+
+    Standard error: the influence-function variance of the whole weighted DSMI (every class
+    and subset operator with sample weights; σ fixed; `infoest.spectral._stderr`) plus the
+    Monte Carlo variance of the size-matched subset means, Σ_c (n_c/n)² Var_r / R.
     """
     z = _checks.as_samples(z, "z")
     n_clusters = _checks.check_positive_int(n_clusters, "n_clusters")

@@ -71,5 +71,5 @@ def influence_variance(weighted: Callable, data) -> Array:
 
 
 def influence_stderr(weighted: Callable, data) -> Array:
-    """The square root of :func:`influence_variance` (nats, like the estimate)."""
+    """The square root of `influence_variance` (nats, like the estimate)."""
     return jnp.sqrt(influence_variance(weighted, data))
