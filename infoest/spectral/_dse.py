@@ -237,7 +237,7 @@ def dse(
 
     - ``"exact"``: influence function of the weighted diffusion operator
       √(w_i/d_i) G_ij √(w_j/d_j), d = G w (`infoest.spectral._stderr`; one extra
-      eigendecomposition with vectors). First order: ≈ 0.7 of the true spread at n = 500.
+      eigendecomposition with vectors). First order: ≈ 0.75 of the true spread at n = 500.
     - ``"lanczos"``: the probe variance of the stochastic trace estimates (delta method over
       probes) plus the same influence-function variance, from the deflated top eigenvectors
       and a flat remainder (`_sampling_variance`).

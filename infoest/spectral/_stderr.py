@@ -19,10 +19,10 @@ data-driven bandwidth such as the median rule is treated as given). It does not 
 estimator's bias: kernel spectral entropies converge to their population value slowly
 (docs/spectral.md, "Error bars"), and at a point where the first-order term vanishes (the
 isotropic maximum of a matrix entropy) the fluctuation is second order and the standard
-error is close to 0. For kernel measures the first-order term also misses part of the
-variance at moderate n (the spectrum's tail of small eigenvalues is not smooth in the
-weights at the 1/n scale): measured standard errors are ≈ 0.7 of the true sampling spread
-for DSE at n = 500 (table in docs/spectral.md).
+error is close to 0. Measured: calibrated for matrix entropy, matrix Rényi entropy and
+matrix MI; for DSE the first-order term misses part of the variance at moderate n (the tail
+of small diffusion eigenvalues is not smooth in the weights at the 1/n scale): ≈ 0.75 of the
+true spread at n = 500 (table in docs/spectral.md, "Error bars").
 """
 
 from __future__ import annotations
