@@ -185,9 +185,9 @@ def weighted_diffusion(g: Array, w: Array) -> Array:
     a zero derivative), which the influence-function standard errors use.
     """
     deg = g @ w
-    ratio = w / jnp.where(deg > 0, deg, 1.0)
-    pos = ratio > 0
-    s = jnp.where(pos, jnp.sqrt(jnp.where(pos, ratio, 1.0)), 0.0)
+    pos = (w > 0) & (deg > 0)  # removed rows: no division (their degree may underflow)
+    ratio = jnp.where(pos, w, 1.0) / jnp.where(pos, deg, 1.0)
+    s = jnp.where(pos, jnp.sqrt(ratio), 0.0)
     return s[:, None] * g * s[None, :]
 
 

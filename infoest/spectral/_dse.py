@@ -172,6 +172,20 @@ def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_siz
     return value, jnp.sqrt(probe_var + sampling), sigma
 
 
+def _check_sizes(z, max_n, rank, probes, steps, power_iters, block_size):
+    """Validate the static sizes; ``(max_n, (rank, probes, steps, power_iters), block)``."""
+    if max_n is not None:
+        max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
+    rank = min(z.shape[1], 512) if rank is None else rank
+    sizes = (_checks.check_positive_int(rank, "rank", minimum=0),
+             _checks.check_positive_int(probes, "probes", minimum=2),
+             _checks.check_positive_int(steps, "steps", minimum=2),
+             _checks.check_positive_int(power_iters, "power_iters", minimum=0))
+    if block_size is not None:
+        block_size = _checks.check_positive_int(block_size, "block_size")
+    return max_n, sizes, block_size
+
+
 def _subsample(z, max_n, key):
     if max_n is None or z.shape[0] <= max_n:
         return z, key
@@ -232,15 +246,11 @@ def dse(
     Returns:
         `Estimate`; ``diagnostics["sigma"]`` holds the bandwidth used.
 
-    Standard error (sampling variance at this n, σ and t fixed; not the bias, which for DSE
-    is large and slowly vanishing: −0.14 nats at n = 500 for N(0, I_3), σ = 1.5):
-
-    - ``"exact"``: influence function of the weighted diffusion operator
-      √(w_i/d_i) G_ij √(w_j/d_j), d = G w (`infoest.spectral._stderr`; one extra
-      eigendecomposition with vectors). First order: ≈ 0.75 of the true spread at n = 500.
-    - ``"lanczos"``: the probe variance of the stochastic trace estimates (delta method over
-      probes) plus the same influence-function variance, from the deflated top eigenvectors
-      and a flat remainder (`_sampling_variance`).
+    Standard error (sampling variance at this n, σ and t fixed; not the bias: −0.14 nats at
+    n = 500 for N(0, I_3), σ = 1.5): ``"exact"``: influence function of the weighted
+    diffusion operator (`infoest.spectral._stderr`; one extra eigendecomposition with
+    vectors), ≈ 0.75 of the true spread at n = 500; ``"lanczos"``: the probe variance plus
+    that influence variance from the deflated top eigenvectors (`_sampling_variance`).
 
     Invariances: translation invariant (exact distances); scale invariant with the
     ``"median"`` rule only. A fixed σ at data ×1e30 gives log n (isolated points), ×1e−30
@@ -251,18 +261,10 @@ def dse(
     check_positive(t, "t")
     _checks.check_choice(solver, "solver", SOLVERS)
     check_units(units)
-    if max_n is not None:
-        max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
-    if rank is None:
-        rank = min(z.shape[1], 512)
-    rank = _checks.check_positive_int(rank, "rank", minimum=0)
-    probes = _checks.check_positive_int(probes, "probes", minimum=2)
-    steps = _checks.check_positive_int(steps, "steps", minimum=2)
-    power_iters = _checks.check_positive_int(power_iters, "power_iters", minimum=0)
-    if block_size is not None:
-        block_size = _checks.check_positive_int(block_size, "block_size")
     if solver == "lanczos" and key is None:
         raise ValueError("`key` is required for `solver`='lanczos' (stochastic trace estimates)")
+    max_n, sizes, block_size = _check_sizes(z, max_n, rank, probes, steps, power_iters,
+                                            block_size)
     z, key = _subsample(z, max_n, key)
     rule = sigma if isinstance(sigma, str) else None
     sig = 0.0 if rule else sigma
@@ -275,9 +277,7 @@ def dse(
         z = jax.device_put(z, NamedSharding(shards[0], P(shards[1])))
     if block_size is None and z.shape[0] > DENSE_MAX_N:
         block_size = 512
-    value, stderr, used = _lanczos(
-        z, sig, t, key, rule, rank, probes, steps, power_iters, block_size, shards
-    )
+    value, stderr, used = _lanczos(z, sig, t, key, rule, *sizes, block_size, shards)
     if shards is not None:  # results back on the caller's mesh, replicated
         value, stderr, used = jax.device_put((value, stderr, used), home)
     return estimate(value, stderr, method="dse", units=units, sigma=used)
