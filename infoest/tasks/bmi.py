@@ -29,6 +29,7 @@ $$I(f(X); g(Y)) = I(X; Y) \quad \\text{for injective, differentiable } f, g$$
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -209,6 +210,11 @@ def bmi_v1() -> list[Task]:
     One-dimensional (9), the Swiss roll (1), multinormal dense and 2-pair (9), Student-t (6),
     transformed 2-pair and Student-t tasks (15).
     """
+    return list(_bmi_v1())
+
+
+@functools.cache
+def _bmi_v1() -> tuple[Task, ...]:
     binormal, bistudent = bivariate_normal(0.75), student_t(1, 1, 1)
     uniform = transformed(binormal, normal_cdf)
     one_dim = [binormal, uniform, additive_uniform(0.1), additive_uniform(0.75),
@@ -226,7 +232,7 @@ def bmi_v1() -> list[Task]:
                 *(transformed(student_t(d, d, df), asinh) for d, df in ((2, 1), (3, 2), (5, 2)))]
     suite = one_dim + [swiss_roll(uniform)] + multinormals + students + variants
     assert len(suite) == 40
-    return [standardized(t) for t in suite]
+    return tuple(standardized(t) for t in suite)
 
 
 #: Task families of the BMI v1 suite, for reports: (name prefix or marker, family label).
