@@ -225,3 +225,18 @@ def test_readme_labels_example_runs(capsys):
     assert "Estimate(0.475 ± 0.011 nats, method='ross')" in printed
     truth = _mixture_mi_2d(np.full(3, 1 / 3), np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.5]]))
     assert 0.475 == pytest.approx(truth, abs=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [500, 2000])
+def test_ross_and_mixed_coverage_full(n):
+    # >= 200 replicates per method and size (one vmapped call each); nominal 95 %.
+    truth = _mixture_mi_1d(P, MU_1D)
+    keys = jax.random.split(jax.random.PRNGKey(7), 200)
+    xs, cs = jax.vmap(lambda k: _classes(k, n, MU_1D[:, None]))(keys)
+    for fn in (lambda x, c: infoest.mutual_information(x, c, discrete="y"),
+               lambda x, c: infoest.mutual_information(
+                   x, c.astype(jnp.float32), discrete="mixed")):
+        est = jax.vmap(fn)(xs, cs)
+        v, s = np.asarray(est.value), np.asarray(est.stderr)
+        assert 0.90 <= np.mean(np.abs(v - truth) <= 1.96 * s) <= 0.995

@@ -11,6 +11,7 @@ and :func:`plot_tasks` report them.
 from infoest.bench._report import (
     format_summary,
     format_table,
+    markdown_summary,
     plot,
     plot_tasks,
     summarize,
@@ -40,6 +41,7 @@ __all__ = [
     "format_summary",
     "format_table",
     "judge",
+    "markdown_summary",
     "plan",
     "plot",
     "plot_tasks",

@@ -88,6 +88,32 @@ def format_table(results: Sequence[Result]) -> str:
     return "\n".join(out + [format_summary(results)])
 
 
+def markdown_summary(results: Sequence[Result], group=None) -> str:
+    """A Markdown table: one row per method (mean |error|, tasks within 0.1 nat, ok/run),
+    or, with ``group`` (task name -> label, e.g. [infoest.tasks.bmi.family][]), one row per
+    group and one column per method holding the group's mean |error|."""
+    methods = list(dict.fromkeys(r.method for r in results))
+    if group is None:
+        lines = ["| method | mean abs. error (nats) | within 0.1 nat | ok / run |",
+                 "|---|---|---|---|"]
+        for s in summarize(results):
+            lines.append(f"| {s['method']} | {_num(s['mae'], 3)} | {s['within']} / {s['run']} "
+                         f"| {s['ok']} / {s['run']} |")
+        return "\n".join(lines)
+    labels = list(dict.fromkeys(group(r.task) for r in results))
+    lines = ["| family | tasks | " + " | ".join(methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    for label in labels:
+        cells = []
+        for m in methods:
+            rows = [r for r in results if r.method == m and group(r.task) == label and r.ran
+                    and math.isfinite(r.estimate)]
+            cells.append(_num(sum(abs(r.error) for r in rows) / len(rows), 3) if rows else "—")
+        count = len({r.task for r in results if group(r.task) == label})
+        lines.append(f"| {label} | {count} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_json(results: Sequence[Result], path: str | Path, **config: Any) -> None:
     """Write ``{"config": config, "results": [...], "summary": [...]}`` (NaN as ``null``)."""
     def clean(d):
