@@ -41,6 +41,7 @@ from jax.scipy.special import digamma
 from infoest import _checks
 from infoest._contract import apply_contract
 from infoest._estimate import Estimate, make_estimate
+from infoest.ops.copula import copula_normalize
 from infoest.temporal.embedding import check_lags, embed
 
 __all__ = [
@@ -358,8 +359,14 @@ def _contract(fn, quantity, name):
                           alternatives=lambda: [])
 
 
-def _mi(x, y, *, discrete: str, k: int = 3) -> Estimate:
+def _mi(x, y, *, discrete: str, k: int = 3, copula: bool = False) -> Estimate:
     _checks.check_choice(discrete, "discrete", MODES["mutual_information"])
+    if copula and discrete == "mixed":
+        raise ValueError("`copula=True` cannot be combined with discrete='mixed': ranking "
+                         "breaks the ties the estimator relies on")
+    if copula:
+        x, y = (copula_normalize(a) if jnp.issubdtype(a.dtype, jnp.floating) else a
+                for a in (jnp.asarray(x), jnp.asarray(y)))
     if discrete == "x":
         x, y, discrete = y, x, "y"
         names = ("y", "x")
@@ -384,7 +391,9 @@ mutual_information = _contract(_mi, "mutual_information", "discrete")
 mutual_information.__doc__ = """I(X;Y) with discrete variables (nats); ``discrete`` is "y"
 (labels y, continuous x: Ross 2014), "x", "both" (plug-in, Miller–Madow) or "mixed" (Gao et
 al. 2017, float data with ties). ``k``: neighbour order of the kNN estimators (default 3,
-as scikit-learn). Standard error and status as every estimator (see the module)."""
+as scikit-learn). ``copula=True`` ranks the continuous variables first (refused with
+"mixed", whose ties ranking would break). Standard error and status as every estimator
+(see the module)."""
 
 
 def _cmi(x, y, z, *, discrete: str, k: int = 3) -> Estimate:

@@ -197,6 +197,12 @@ def test_integer_data_needs_the_discrete_option():
         infoest.mutual_information(x, c, discrete="labels")
     with pytest.raises(TypeError, match="floating-point"):
         infoest.mutual_information(c, c, discrete="y")
+    with pytest.raises(ValueError, match="ties"):
+        infoest.mutual_information(x, x, discrete="mixed", copula=True)
+    # ranks: invariant under an increasing map of x
+    ranked = infoest.mutual_information(jnp.exp(x), c, discrete="y", copula=True)
+    plain = infoest.mutual_information(x, c, discrete="y", copula=True)
+    assert float(ranked.value) == pytest.approx(float(plain.value), abs=1e-6)
 
 
 def test_jit_vmap_and_status():
