@@ -56,8 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run registered estimators on ground-truth tasks",
                            description="Run every registered estimator on the ground-truth "
-                           "tasks of its quantity and print task, method, truth, estimate, "
-                           "error and seconds (including compilation).")
+                           "tasks of its quantity and print per row the truth, estimate, "
+                           "error, stderr, whether the truth is inside the 95%% interval, "
+                           "seconds (including compilation) and the status read from the "
+                           "estimate (flagged when absurd); then a summary per method.")
     bench.add_argument("--quick", action="store_true",
                        help="one or two tasks per quantity, n=1000, small hyperparameters")
     bench.add_argument("--suite", choices=("bmi",), default=None,

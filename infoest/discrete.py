@@ -82,7 +82,8 @@ def group_ids(a: Array) -> tuple[Array, Array]:
     order = jnp.lexsort(tuple(a[:, c] for c in reversed(range(a.shape[1]))))
     s = a[order]
     new = jnp.concatenate([jnp.ones((1,), bool), jnp.any(s[1:] != s[:-1], axis=1)])
-    ids = jnp.zeros(a.shape[0], jnp.int32).at[order].set(jnp.cumsum(new) - 1)
+    ids = jnp.zeros(a.shape[0], jnp.int32).at[order].set(
+        (jnp.cumsum(new) - 1).astype(jnp.int32))
     return ids, jnp.sum(new)
 
 

@@ -108,13 +108,14 @@ def test_plugin_miller_madow_exact_and_calibrated():
     kx, ky, kxy = len(set(x)), len(set(y)), len(set(zip(x, y, strict=True)))
     expected = metrics.mutual_info_score(x, y) + (kx + ky - kxy - 1) / (2 * 3000)
     assert float(est.value) == pytest.approx(expected, abs=1e-5)
-    # binary symmetric channel: I = log 2 − h(0.1); coverage over 200 replicates, n = 500
+    # binary symmetric channel: I = log 2 − h(0.1); coverage over 100 replicates, n = 500
+    # (band 85-100 %: binomial sd 2.2 points around the nominal 95 %)
     truth = np.log(2) - stats.entropy([0.1, 0.9])
-    xs, ys = jax.vmap(lambda k: _bsc(k, 500))(jax.random.split(jax.random.PRNGKey(3), 200))
+    xs, ys = jax.vmap(lambda k: _bsc(k, 500))(jax.random.split(jax.random.PRNGKey(3), 100))
     batch = jax.vmap(lambda a, b: infoest.mutual_information(a, b, discrete="both"))(xs, ys)
     v, s = np.asarray(batch.value), np.asarray(batch.stderr)
-    assert abs(v.mean() - truth) < 0.005
-    assert 0.88 <= np.mean(np.abs(v - truth) <= 1.96 * s) <= 1.0
+    assert abs(v.mean() - truth) < 0.008
+    assert 0.85 <= np.mean(np.abs(v - truth) <= 1.96 * s) <= 1.0
 
 
 def test_mixed_gao_on_discrete_continuous_data():
