@@ -99,10 +99,9 @@ def counts(*arrays: Array) -> tuple[Array, Array]:
 # ----------------------------------------------------------------------------- plug-in
 
 
-def _mean_se(terms: Array, extra_var=0.0) -> tuple[Array, Array]:
-    """Mean of per-sample terms and its standard error sqrt(var/n + extra_var)."""
-    n = terms.shape[0]
-    return jnp.mean(terms), jnp.sqrt(jnp.var(terms) / n + extra_var)
+def _mean_se(terms: Array) -> tuple[Array, Array]:
+    """Mean of per-sample terms and its first-order standard error sd/√n."""
+    return jnp.mean(terms), jnp.sqrt(jnp.var(terms) / terms.shape[0])
 
 
 def _entropy_terms(*arrays: Array, dtype) -> tuple[Array, Array]:
