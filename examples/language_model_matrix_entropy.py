@@ -40,7 +40,7 @@ SIZES = {"S": dict(d=32, layers=2, heads=2), "M": dict(d=64, layers=3, heads=4),
 SETTINGS = {
     "smoke": dict(steps=4, checkpoints=2, sizes=("S",), n_eval=8, seq=64, batch=16),
     "quick": dict(steps=300, checkpoints=4, sizes=("S", "M"), n_eval=16, seq=64, batch=32),
-    "full": dict(steps=1500, checkpoints=6, sizes=("S", "M", "L"), n_eval=32, seq=64,
+    "full": dict(steps=1200, checkpoints=6, sizes=("S", "M", "L"), n_eval=32, seq=64,
                  batch=32),
 }
 TOP_K = 8  # UNComp truncation: top-k eigenvalues of each head's key covariance
@@ -144,6 +144,8 @@ def measures(params, windows, heads):
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, windows[:, 1:]).mean()
     return {"S": per_seq.mean(0), "S_se": per_seq.std(0, ddof=1) / jnp.sqrt(n),
             "S_pooled_norm": pooled, "key_trunc": trunc.mean(0), "key_full": full.mean(0),
+            "key_trunc_se": trunc.std(0, ddof=1) / jnp.sqrt(n),
+            "key_full_se": full.std(0, ddof=1) / jnp.sqrt(n),
             "loss": loss}
 
 
@@ -258,19 +260,25 @@ def plot_heads(results, path):
     plt = _plt()
     big = list(results)[-1]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
-    im = ax[0].imshow(results[big]["key_trunc"][-1], cmap="magma", aspect="auto")
-    ax[0].set(xlabel="head", ylabel="layer (block)",
-              title=f"{big}: truncated key entropy (top {TOP_K}) / log d_head")
+    grid = results[big]["key_trunc"][-1]
+    im = ax[0].imshow(grid, cmap="magma", aspect="auto",
+                      extent=(0.5, grid.shape[1] + 0.5, grid.shape[0] + 0.5, 0.5))
+    ax[0].set(xlabel="head", ylabel="layer (block)", xticks=range(1, grid.shape[1] + 1),
+              yticks=range(1, grid.shape[0] + 1),
+              title=f"{big} trained: truncated key entropy (top {TOP_K}) / log d_head")
     fig.colorbar(im, ax=ax[0])
+    colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
         depth = np.arange(1, h["key_trunc"].shape[1] + 1)
         for idx, ls, tag in ((-1, "-", "trained"), (0, ":", "untrained")):
-            ax[1].plot(depth, h["key_trunc"][idx].mean(-1), ls=ls, marker="o",
-                       label=f"{name} {tag}")
-            ax[2].plot(depth, h["key_full"][idx].mean(-1), ls=ls, marker="o",
-                       label=f"{name} {tag}")
+            ax[1].errorbar(depth, h["key_trunc"][idx].mean(-1),
+                           yerr=h["key_trunc_se"][idx].mean(-1), ls=ls, marker="o",
+                           color=colors[name], capsize=2, label=f"{name} {tag}")
+            ax[2].errorbar(depth, h["key_full"][idx].mean(-1),
+                           yerr=h["key_full_se"][idx].mean(-1), ls=ls, marker="o",
+                           color=colors[name], capsize=2, label=f"{name} {tag}")
     ax[1].set(xlabel="layer (block)", ylabel=f"truncated key entropy (top {TOP_K}) / log d_h",
-              title="mean over heads")
+              title="mean over heads (bars: ±1 stderr over windows)")
     ax[2].set(xlabel="layer (block)", ylabel="full key matrix entropy / log d_h",
               title="mean over heads")
     ax[1].legend(fontsize=7, ncol=2)

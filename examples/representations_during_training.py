@@ -195,7 +195,7 @@ def run_model(name, cfg, sigma, train, test, seed=0):
     evaluate = jax.jit(jax.vmap(make_evaluate(apply, eval_data(train, test, cfg["n_eval"]),
                                               cfg, sigma)))
     hist = {"values": [], "stderr": [], "test_acc": [], "fit_acc": [], "loss": [],
-            "t_train": [], "t_eval": []}
+            "t_train": [], "t_eval": [], "epoch": []}
     for ep in range(cfg["epochs"] + 1):
         t0 = time.perf_counter()
         if ep > 0:
@@ -204,14 +204,18 @@ def run_model(name, cfg, sigma, train, test, seed=0):
                 epoch(params, opt_state, y_runs, ekeys))
             hist["loss"].append(np.asarray(loss))
         t1 = time.perf_counter()
+        if ep > 0:
+            hist["t_train"].append(t1 - t0)
+        if ep % cfg.get("eval_every", 1) and ep != cfg["epochs"]:
+            continue
         res, acc, fit = jax.block_until_ready(
             evaluate(params, y_runs, jax.vmap(lambda k, e=ep: jax.random.fold_in(k, e))(keys)))
         t2 = time.perf_counter()
         hist["values"].append({q: np.asarray(res[q][0]) for q in QUANTITIES})
         hist["stderr"].append({q: np.asarray(res[q][1]) for q in QUANTITIES})
+        hist["epoch"].append(ep)
         hist["test_acc"].append(np.asarray(acc))
         hist["fit_acc"].append(np.asarray(fit))
-        hist["t_train"].append(t1 - t0)
         hist["t_eval"].append(t2 - t1)
         print(f"[{name}] epoch {ep:3d}  test acc "
               + " ".join(f"{a:.3f}" for a in np.asarray(acc))
@@ -224,7 +228,7 @@ def _stack(hist, key):
     return {q: np.stack([h[q] for h in hist[key]]) for q in QUANTITIES}
 
 
-def plot(name, hist, cfg, path):
+def plot(name, hist, cfg, path, sigma="median"):
     """Rows: quantities and accuracy; columns: label-noise levels; lines: layers."""
     import matplotlib
 
@@ -235,7 +239,7 @@ def plot(name, hist, cfg, path):
     acc, fit = np.stack(hist["test_acc"]), np.stack(hist["fit_acc"])
     noise, seeds = cfg["noise"], cfg["seeds"]
     layers = vals["dse"].shape[-1]
-    epochs = np.arange(vals["dse"].shape[0])
+    epochs = np.asarray(hist["epoch"])
     fig, axes = plt.subplots(len(QUANTITIES) + 1, len(noise), figsize=(3.6 * len(noise), 13),
                              sharex=True, squeeze=False)
     colors = plt.cm.viridis(np.linspace(0, 0.9, layers))
@@ -257,7 +261,8 @@ def plot(name, hist, cfg, path):
     axes[-1, 0].set_ylabel("accuracy")
     axes[0, 0].legend(fontsize=7)
     axes[-1, 0].legend(fontsize=7)
-    fig.suptitle(f"digits, held-out n = {cfg['n_eval']}, {seeds} seed(s) per condition "
+    fig.suptitle(f"digits, held-out n = {cfg['n_eval']}, σ = {sigma}, {seeds} seed(s) per "
+                 f"condition "
                  f"(line: mean; band: ±1 SD over seeds; bars: estimator stderr)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -284,8 +289,8 @@ def summary(name, hist, cfg):
     vals = _stack(hist, "values")
     seeds = cfg["seeds"]
     out = {"timing_s_per_epoch": {
-        "train_median": float(np.median(hist["t_train"][2:] or hist["t_train"][1:])),
-        "estimates_median": float(np.median(hist["t_eval"][2:] or hist["t_eval"][1:]))}}
+        "train_median": float(np.median(hist["t_train"][1:] or hist["t_train"])),
+        "estimates_median": float(np.median(hist["t_eval"][1:]))}}
     for j, f in enumerate(cfg["noise"]):
         runs = slice(j * seeds, (j + 1) * seeds)
         cond = {q: {"first": vals[q][0, runs].mean(0).round(3).tolist(),
@@ -306,24 +311,30 @@ def main(argv=None) -> dict:
     parser.add_argument("--out-dir", default=".", help="where figures and JSON go")
     parser.add_argument("--sigma", default="median", help="bandwidth: 'median' or a number")
     parser.add_argument("--epochs", type=int, help="override the setting's epochs")
+    parser.add_argument("--models", help="comma-separated subset of mlp,cnn")
+    parser.add_argument("--eval-every", type=int, default=1, help="estimate every k epochs")
     args = parser.parse_args(argv)
     cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
+    cfg["eval_every"] = args.eval_every
     if args.epochs:
         cfg["epochs"] = args.epochs
+    if args.models:
+        cfg["models"] = tuple(args.models.split(","))
     sigma = args.sigma if args.sigma in ("median", "sqrt_dim") else float(args.sigma)
     train, test = digits()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {}
+    tag = "" if sigma == "median" else f"_sigma{args.sigma}"
     for name in cfg["models"]:
         hist = run_model(name, cfg, sigma, train, test)
         report[name] = summary(name, hist, cfg)
-        plot(name, hist, cfg, out_dir / f"repr_training_{name}.png")
+        plot(name, hist, cfg, out_dir / f"repr_training_{name}{tag}.png", sigma)
         t = report[name]["timing_s_per_epoch"]
         print(f"[{name}] per epoch: training {t['train_median']:.3f} s, "
               f"estimates {t['estimates_median']:.3f} s (medians, compile excluded)")
-    (out_dir / "repr_training.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {out_dir}/repr_training_*.png and repr_training.json")
+    (out_dir / f"repr_training{tag}.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out_dir}/repr_training_*{tag}.png and repr_training{tag}.json")
     return report
 
 
