@@ -39,7 +39,7 @@ from infoest import representations as rep
 SETTINGS = {
     "smoke": dict(epochs=2, seeds=1, lambdas=(0.0, 3.0)),
     "quick": dict(epochs=20, seeds=1, lambdas=(0.0, 1.0, 3.0)),
-    "full": dict(epochs=60, seeds=3, lambdas=(0.0, 0.3, 1.0, 3.0, 10.0)),
+    "full": dict(epochs=30, seeds=2, lambdas=(0.0, 1.0, 10.0)),
 }
 BATCH = 128
 

@@ -35,13 +35,13 @@ import optax
 
 from infoest import spectral
 
-SIZES = {"S": dict(d=32, layers=2, heads=2), "M": dict(d=64, layers=3, heads=4),
-         "L": dict(d=128, layers=4, heads=4)}
+SIZES = {"S": dict(d=32, layers=2, heads=2), "M": dict(d=64, layers=2, heads=4),
+         "L": dict(d=96, layers=3, heads=4)}
 SETTINGS = {
     "smoke": dict(steps=4, checkpoints=2, sizes=("S",), n_eval=8, seq=64, batch=16),
     "quick": dict(steps=300, checkpoints=4, sizes=("S", "M"), n_eval=16, seq=64, batch=32),
-    "full": dict(steps=1200, checkpoints=6, sizes=("S", "M", "L"), n_eval=32, seq=64,
-                 batch=32),
+    "full": dict(steps=800, checkpoints=5, sizes=("S", "M", "L"), n_eval=32, seq=64,
+                 batch=16),
 }
 TOP_K = 8  # UNComp truncation: top-k eigenvalues of each head's key covariance
 
@@ -175,7 +175,7 @@ def run_size(name, cfg, data, seed=0):
     train_ids, held, vocab = data
     size = SIZES[name]
     params = init(jax.random.PRNGKey(seed), vocab, cfg["seq"], **size)
-    optimizer = optax.adam(3e-3 if size["d"] <= 64 else 1e-3)
+    optimizer = optax.adam(3e-3 if size["d"] <= 64 else 2e-3)
     opt_state = optimizer.init(params)
     per_chunk = cfg["steps"] // cfg["checkpoints"]
     chunk = make_train_chunk(optimizer, train_ids, cfg, size["heads"], per_chunk)
@@ -312,10 +312,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="sizes S, M; 300 steps")
+    parser.add_argument("--sizes", help="comma-separated subset of S,M,L")
     group.add_argument("--smoke", action="store_true", help="size S, 4 steps (CI)")
     parser.add_argument("--out-dir", default=".")
     args = parser.parse_args(argv)
-    cfg = SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
+    if args.sizes:
+        cfg["sizes"] = tuple(args.sizes.split(","))
     train_ids, held_ids, vocab = corpus()
     data = (train_ids, eval_windows(held_ids, cfg["n_eval"], cfg["seq"]), vocab)
     results = {name: run_size(name, cfg, data) for name in cfg["sizes"]}

@@ -40,8 +40,8 @@ from infoest import spectral
 SETTINGS = {
     "smoke": dict(epochs=2, seeds=1, n_eval=150, models=("mlp",), reps=2, noise=(0.0, 1.0)),
     "quick": dict(epochs=15, seeds=1, n_eval=300, models=("mlp",), reps=3, noise=(0.0, 1.0)),
-    "full": dict(epochs=60, seeds=3, n_eval=400, models=("mlp", "cnn"), reps=5,
-                 noise=(0.0, 0.5, 1.0)),
+    "full": dict(epochs=30, seeds=2, n_eval=300, models=("mlp", "cnn"), reps=3,
+                 noise=(0.0, 0.5, 1.0), eval_every=2),
 }
 QUANTITIES = ("dse", "dsmi_y", "dsmi_x", "matrix", "erank")
 LABELS = {"dse": "DSE (nats)", "dsmi_y": "DSMI(Z; Y) (nats)", "dsmi_x": "DSMI(Z; X) (nats)",
@@ -312,10 +312,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--sigma", default="median", help="bandwidth: 'median' or a number")
     parser.add_argument("--epochs", type=int, help="override the setting's epochs")
     parser.add_argument("--models", help="comma-separated subset of mlp,cnn")
-    parser.add_argument("--eval-every", type=int, default=1, help="estimate every k epochs")
+    parser.add_argument("--eval-every", type=int, help="estimate every k epochs")
     args = parser.parse_args(argv)
     cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
-    cfg["eval_every"] = args.eval_every
+    if args.eval_every:
+        cfg["eval_every"] = args.eval_every
     if args.epochs:
         cfg["epochs"] = args.epochs
     if args.models:
