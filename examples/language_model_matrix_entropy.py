@@ -265,7 +265,7 @@ def plot_heads(results, path):
                       extent=(0.5, grid.shape[1] + 0.5, grid.shape[0] + 0.5, 0.5))
     ax[0].set(xlabel="head", ylabel="layer (block)", xticks=range(1, grid.shape[1] + 1),
               yticks=range(1, grid.shape[0] + 1),
-              title=f"{big} trained: truncated key entropy (top {TOP_K}) / log d_head")
+              title=f"{big} trained: top-{TOP_K} key entropy / log d_h")
     fig.colorbar(im, ax=ax[0])
     colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
