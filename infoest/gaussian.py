@@ -11,9 +11,12 @@ For Z ~ N(μ, Σ) in d dimensions (all values in nats):
   interdependencies via multivariate extensions of the mutual information", PRE 100, 2019)
 
 The ``*_from_cov`` functions are pure functions of a covariance matrix (``jit``/``vmap``/``grad``
-ready); the sample estimators plug in the sample covariance, optionally shrunk towards a scaled
-identity: Σ̂ = (1 − s) S + s (tr S / d) I with ``shrinkage=s`` in [0, 1] (a traced value).
-Log-determinants use ``slogdet``, never ``log(det(·))``.
+ready; log-determinants by ``slogdet``). The sample estimators go through :func:`plugin`:
+signed sums of log-dets of blocks of the sample *correlation* R (overflow-safe; a constant
+column is an independent unit-variance column), optionally shrunk towards the identity,
+(1 − s) R + s I with ``shrinkage=s`` in [0, 1] (a traced value); the entropy adds the log
+sample variances back. One Cholesky factor per block gives the log-det and the per-sample
+quadratic forms of the delta-method standard error (:func:`plugin`).
 """
 
 from __future__ import annotations

@@ -12,14 +12,18 @@ vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
 :func:`kl_entropy_core`, :func:`ksg_mi_core`, :func:`ksg_cmi_core`, and :func:`prepare`
 (standardisation and jitter).
 
-Ties and degenerate data. With jitter off, exact duplicates give neighbour distances of 0.
-KSG MI/CMI stay finite (strict counts inside a zero radius are 0, so ψ(1) enters). For the
-KL entropy a zero radius means log 0 = −∞ (a degenerate, e.g. constant, distribution has
-differential entropy −∞); such radii are clamped to the smallest positive normal number of
-the dtype, so the value is finite but very negative, and ``diagnostics["zero_radius"]``
-counts the affected samples. Jitter (``jitter > 0`` with ``key``) breaks ties instead; note
-that noise below the dtype's resolution (≈1e-7 relative in float32) changes nothing, so in
-float32 use ``jitter`` ≥ 1e-6 on standardised data (the literature's 1e-8 assumes float64).
+Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-samples
+(:func:`subsample_stderr`), computed in the same compiled call; :func:`half_sample_indices`
+gives the index sets (blocks of consecutive rows for time series).
+
+Ties and degenerate data. Without ``key`` the estimators are deterministic: exact duplicates
+give neighbour distances of 0, KSG MI/CMI stay finite (strict counts inside a zero radius
+are 0, so ψ(1) enters), and a KL radius of 0 (k or more copies of a sample: an atom) makes
+the entropy −∞ with status DEGENERATE (``diagnostics["zero_radius"]`` counts them). With
+``key`` and ``jitter=None``, noise of ``AUTO_JITTER`` (1e-6) times each column's scale
+breaks the ties; noise below the dtype's resolution (≈1e-7 relative in float32) changes
+nothing, so the literature's 1e-8 (float64) is too small here. A constant variable gives MI
+and CMI exactly 0 and a KL entropy of −∞ (DEGENERATE).
 """
 
 from __future__ import annotations
