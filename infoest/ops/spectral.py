@@ -31,6 +31,8 @@ import numpy as np
 from jax import Array
 from jax.scipy.special import entr
 
+from infoest.ops import placement
+
 __all__ = [
     "host_eigh",
     "orthonormalize",
@@ -203,7 +205,8 @@ def eigvalsh_psd(a: Array, *, entrywise: bool = False) -> Array:
     d = 256, σ = 10.)
     """
     a = 0.5 * (a + jnp.swapaxes(a, -1, -2))
-    lam = host_eigvalsh(a) if jax.default_backend() == "cpu" else jnp.linalg.eigvalsh(a)
+    host = placement.platform((a,)) == "cpu" and not placement.on_many_devices((a,))
+    lam = host_eigvalsh(a) if host else jnp.linalg.eigvalsh(a)  # sharded: device path
     level = 1 if entrywise else a.shape[-1]
     tol = level * jnp.finfo(lam.dtype).eps * jnp.max(lam, axis=-1, keepdims=True)
     return jnp.where(lam > tol, lam, 0.0)

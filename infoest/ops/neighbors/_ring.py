@@ -49,6 +49,11 @@ class _Ring:
         self.lay = Layout(self.n_loc, k)  # blocking of one (rows × n_loc) reference block
         self.rows, self.n_q = self.lay.rows, self.lay.n_blocks
 
+    def varying(self, a):
+        """Mark a per-device carry (initialised equal on all devices) as device-varying."""
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        return lax.pcast(a, axes, to="varying")
+
     def perm(self):
         return [(i, (i + 1) % self.devices) for i in range(self.devices)]
 
@@ -95,8 +100,8 @@ def _knn_pass(queries, blocks, k, groups, algorithm, norm, theiler, ring: _Ring)
     q_base = lax.axis_index(ring.axis) * ring.n_loc
     starts = jnp.arange(ring.n_q) * ring.rows
     n_g = len(groups) if algorithm == 2 else 0
-    best = jnp.full((ring.n_q, ring.rows, k), jnp.inf, dtype)
-    best_g = jnp.full((ring.n_q, ring.rows, k, n_g), jnp.inf, dtype)
+    best = ring.varying(jnp.full((ring.n_q, ring.rows, k), jnp.inf, dtype))
+    best_g = ring.varying(jnp.full((ring.n_q, ring.rows, k, n_g), jnp.inf, dtype))
 
     def step(carry, s):
         refs, best, best_g = carry
@@ -128,7 +133,7 @@ def _count_pass(queries, blocks, radii, groups, strict, norm, theiler, ring: _Ri
     """
     q_base = lax.axis_index(ring.axis) * ring.n_loc
     starts = jnp.arange(ring.n_q) * ring.rows
-    counts = jnp.zeros((ring.n_q, ring.rows, len(groups)), jnp.int32)
+    counts = ring.varying(jnp.zeros((ring.n_q, ring.rows, len(groups)), jnp.int32))
 
     def step(carry, s):
         refs, counts = carry

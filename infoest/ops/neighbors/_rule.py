@@ -33,11 +33,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import jax
-from jax.sharding import NamedSharding
+from infoest.ops.placement import SAMPLES, on_many_devices, platform, sample_sharding
 
 __all__ = ["BACKENDS", "NORMS", "TREE_MAX_DIM", "TREE_LARGE_N_MAX_DIM", "TREE_MIN_N", "Plan",
-           "choose_backend", "resolve_backend", "sample_sharding"]
+           "choose_backend", "resolve_backend", "sample_sharding", "SAMPLES"]
 
 BACKENDS = ("auto", "brute", "tree")
 NORMS = ("max", "euclidean")
@@ -52,8 +51,6 @@ TREE_LARGE_N_MAX_DIM = 12
 #: (KSG 5+5: brute 28.9 s vs tree with sklearn counts ~ the same at n = 2·10⁵, see
 #: docs/sharding.md; brute grows as n², the tree much slower).
 TREE_MIN_N = 250_000
-#: the mesh axis name that marks the sample axis as sharded (also infoest.sharding.SAMPLES).
-SAMPLES = "samples"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,60 +61,6 @@ class Plan:
     kind: str
     mesh: object = None
     axis: object = None
-
-
-def _axis_size(mesh, axis) -> int:
-    names = axis if isinstance(axis, tuple) else (axis,)
-    size = 1
-    for a in names:
-        size *= mesh.shape[a]
-    return size
-
-
-def _array_sharding(a):
-    """The NamedSharding of a concrete array, or of a traced one in explicit mode."""
-    if isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer):
-        return a.sharding
-    try:
-        return jax.typeof(a).sharding
-    except Exception:  # pragma: no cover - abstract values without a sharding
-        return None
-
-
-def sample_sharding(arrays: Sequence) -> tuple[object, object] | None:
-    """(mesh, axis) when axis 0 of the data is sharded over more than one device, else None.
-
-    Reads the inputs' own shardings first, then the ambient mesh's `"samples"` axis.
-    """
-    for a in arrays:
-        sh = _array_sharding(a)
-        if isinstance(sh, NamedSharding) and len(sh.spec) and sh.spec[0] is not None:
-            if _axis_size(sh.mesh, sh.spec[0]) > 1:
-                return sh.mesh, sh.spec[0]
-    mesh = jax.sharding.get_abstract_mesh()
-    if not mesh.empty and SAMPLES in mesh.axis_names and mesh.shape[SAMPLES] > 1:
-        return mesh, SAMPLES
-    return None
-
-
-def _on_many_devices(arrays: Sequence) -> bool:
-    """Whether the data live on (or the ambient mesh spans) more than one device."""
-    for a in arrays:
-        if isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer):
-            if len(a.sharding.device_set) > 1:
-                return True
-    mesh = jax.sharding.get_abstract_mesh()
-    return not mesh.empty and mesh.size > 1
-
-
-def _platform(arrays: Sequence) -> str:
-    for a in arrays:
-        if isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer):
-            return next(iter(a.devices())).platform
-    mesh = jax.sharding.get_abstract_mesh()
-    if not mesh.empty and mesh.abstract_device is not None:
-        return mesh.abstract_device.platform
-    return jax.default_backend()
 
 
 def _check(backend: str, norm: str, n_blocks: int) -> bool:
@@ -146,7 +89,7 @@ def choose_backend(backend: str, dims: Sequence[int], norm: str, *, n: int | Non
     """
     tree_ok = _check(backend, norm, len(dims))
     sharded = sample_sharding(arrays)
-    many = sharded is not None or _on_many_devices(arrays)
+    many = sharded is not None or on_many_devices(arrays)
     if backend == "tree":
         if many:
             raise ValueError("`backend`='tree' runs on one host and would gather data sharded "
@@ -154,7 +97,7 @@ def choose_backend(backend: str, dims: Sequence[int], norm: str, *, n: int | Non
         return Plan("tree")
     if sharded is not None:
         return Plan("ring", *sharded)
-    if backend == "brute" or many or _platform(arrays) != "cpu" or not tree_ok:
+    if backend == "brute" or many or platform(arrays) != "cpu" or not tree_ok:
         return Plan("brute")
     d = sum(dims)
     large = n is not None and n >= TREE_MIN_N and d <= TREE_LARGE_N_MAX_DIM
