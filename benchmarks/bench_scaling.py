@@ -128,6 +128,9 @@ def auto_rows(sizes, tree_budget: float) -> None:
         backend = neighbors.resolve_backend("auto", [5, 5], "max", n=n)
         ours = lambda x=x, y=y: knn.ksg_mi_core(x, y, k=3, backend="auto")
         seconds = _timed(jax.jit(ours))
+        tree = None
+        if backend != "tree":  # the tree backend at every n, against the peer
+            tree = _timed(jax.jit(lambda x=x, y=y: knn.ksg_mi_core(x, y, k=3, backend="tree")))
         predicted = None if last is None else last[1] * (n / last[0]) ** 1.5
         if predicted is not None and predicted > tree_budget:
             peer = None
@@ -137,6 +140,7 @@ def auto_rows(sizes, tree_budget: float) -> None:
             peer = time.perf_counter() - start
             last = (n, peer)
         _row("auto", n=n, backend=backend, seconds=round(seconds, 3),
+             tree_seconds=round(seconds if tree is None else tree, 3),
              sklearn_tree_seconds=None if peer is None else round(peer, 3))
 
 

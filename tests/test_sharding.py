@@ -64,6 +64,7 @@ def test_sample_sharding_gaussian_and_ksg(four_devices):
     got, want = result["samples"]["got"], result["samples"]["want"]
     for name in ("gaussian", "ksg", "ksg_uneven"):
         assert got[name] == pytest.approx(want[name], rel=1e-5), name
+    assert got["ring_exact"] == [True, True]  # radii and counts bit-identical
     # each device computes a quarter of the covariance work (plus an all-reduce)
     ratio = want["gaussian_flops"] / got["gaussian_flops"]
     assert 3.5 < ratio < 4.5
