@@ -6,8 +6,10 @@ them, peak resident memory of the process):
 
 - `ksg`: KSG MI (k = 3, 5+5 dims) with the samples sharded over D devices (`shard_samples`;
   the kNN ring, brute force; D = 1: the single-device brute force), n = 10⁴ upward.
-- `auto`: KSG MI 5+5 with `backend="auto"` on one device (the tree on CPU from n = 2.5·10⁵),
+- `auto`: KSG MI 5+5 with `backend="auto"` on one device (the tree on CPU from n = 5·10⁵),
   side by side with a plain scikit-learn tree KSG (NPEET's method), n up to 10⁶.
+- `probe`: CPU seconds of the tree KSG at n = 10⁵, 10⁶ from 2·10⁴ sampled queries (infoest's
+  tree path against NPEET's), where the full run would take hours on a loaded machine.
 - `gaussian`: Gaussian MI 8+8 with the samples sharded (partial sums, one all-reduce).
 - `batch`: B = 1 … 1 024 datasets of 2 000 × 16 (8+8) sharded on the batch axis under
   `jax.vmap`: Gaussian MI for every B, KSG MI up to `--ksg-max-batch`.
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import time
 
-SECTIONS = ("ksg", "auto", "gaussian", "batch", "dse")
+SECTIONS = ("ksg", "auto", "probe", "gaussian", "batch", "dse")
 
 
 def _sizes(text: str) -> list[int]:
@@ -144,6 +146,55 @@ def auto_rows(sizes, tree_budget: float) -> None:
              sklearn_tree_seconds=None if peer is None else round(peer, 3))
 
 
+def probe_rows(sizes, queries: int) -> None:
+    """CPU seconds of the tree KSG (5+5, k = 3) at large n from a sample of query points.
+
+    Queries are independent, so the CPU time of `queries` random points against all n,
+    times n / queries, plus the build, is the full run's CPU time, measured in minutes on a
+    loaded machine where the full n = 10⁶ run takes hours. Both infoest's tree path (scipy
+    `cKDTree` joint search, scikit-learn `KDTree` counts) and NPEET's (scikit-learn `KDTree`
+    for both) are probed; the brute force is O(n²) exactly, so its figure is scaled from
+    the measured n of the `ksg` section.
+    """
+    import numpy as np
+    from scipy.spatial import cKDTree
+    from sklearn.neighbors import KDTree, NearestNeighbors
+
+    for n in sizes:
+        x, y = (a.astype(np.float64) for a in _data(n, 5))
+        xy = np.hstack([x, y])
+        rows = np.random.default_rng(1).choice(n, min(queries, n), replace=False)
+        scale = n / rows.size
+        cpu = {}
+        start = time.process_time()
+        joint = cKDTree(xy)
+        build = time.process_time() - start
+        start = time.process_time()
+        dist, _ = joint.query(xy[rows], k=[4], p=np.inf, workers=1)
+        cpu["joint_ckdtree"] = build + scale * (time.process_time() - start)
+        start = time.process_time()
+        nn = NearestNeighbors(n_neighbors=3, metric="chebyshev").fit(xy)
+        build = time.process_time() - start
+        start = time.process_time()
+        nn.kneighbors(xy[rows], n_neighbors=4)
+        cpu["joint_sklearn"] = build + scale * (time.process_time() - start)
+        radius = np.nextafter(dist[:, 0], 0)
+        counts = 0.0
+        for m in (x, y):
+            start = time.process_time()
+            tree = KDTree(m, metric="chebyshev")
+            build = time.process_time() - start
+            start = time.process_time()
+            tree.query_radius(m[rows], radius, count_only=True)
+            counts += build + scale * (time.process_time() - start)
+        _row("probe", n=n, queries=int(rows.size),
+             infoest_tree_cpu_s=round(cpu["joint_ckdtree"] + counts, 1),
+             npeet_cpu_s=round(cpu["joint_sklearn"] + counts, 1),
+             joint_ckdtree_cpu_s=round(cpu["joint_ckdtree"], 1),
+             joint_sklearn_cpu_s=round(cpu["joint_sklearn"], 1),
+             marginal_counts_cpu_s=round(counts, 1))
+
+
 def batch_rows(batches, ksg_max_batch: int) -> None:
     """B datasets of 2 000 × (8+8) sharded on the batch axis."""
     import jax
@@ -206,6 +257,8 @@ def child(args) -> None:
         batch_rows(_sizes(args.batches), args.ksg_max_batch)
     if "auto" in todo and _DEVICES == 1:
         auto_rows(_sizes(args.auto_n), args.tree_budget)
+    if "probe" in todo and _DEVICES == 1:
+        probe_rows(_sizes(args.probe_n), args.probe_queries)
     if "dse" in todo and args.dse:
         dse_rows(_sizes(args.dse_n))
 
@@ -233,7 +286,7 @@ def parent(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", default="1,2,4", help="device counts to run on")
-    p.add_argument("--sections", default="ksg,auto,gaussian,batch,dse")
+    p.add_argument("--sections", default="ksg,auto,probe,gaussian,batch,dse")
     p.add_argument("--quick", action="store_true", help="small sizes only")
     p.add_argument("--ksg-n", default="1e4,3e4,1e5")
     p.add_argument("--auto-n", default="1e4,1e5,1e6")
@@ -242,6 +295,8 @@ def main() -> None:
     p.add_argument("--ksg-max-batch", type=int, default=64)
     p.add_argument("--tree-budget", type=float, default=900.0,
                    help="skip the sklearn peer when predicted to take longer (seconds)")
+    p.add_argument("--probe-n", default="1e5,1e6")
+    p.add_argument("--probe-queries", type=int, default=20_000)
     p.add_argument("--dse", action="store_true", help="run the DSE Lanczos hook")
     p.add_argument("--dse-n", default="1e4")
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)

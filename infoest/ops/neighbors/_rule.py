@@ -19,8 +19,8 @@
   3. *CPU, low dimension → tree.* Joint dimension d ≤ `TREE_MAX_DIM` (4), when the norm
      allows it.
   4. *CPU, large n → tree.* d ≤ `TREE_LARGE_N_MAX_DIM` (12) and n ≥ `TREE_MIN_N`
-     (250 000): brute force costs n² d, and beyond this size the tree (all cores for the
-     queries) is faster on CPU (see `benchmarks/bench_scaling.py` and `docs/sharding.md`).
+     (500 000): brute force costs n² d, the tree about n^1.6 at 5+5 dimensions, and beyond
+     this size the tree is faster on CPU (`benchmarks/bench_scaling.py`, `docs/sharding.md`).
   5. otherwise brute force.
 
 Inside `jax.jit` in the default (auto-sharding) mode a traced array does not carry its
@@ -47,10 +47,11 @@ TREE_MAX_DIM = 4
 #: ... and, at n >= TREE_MIN_N, up to this joint dimension (trees degrade towards n² in
 #: high dimension, where brute force is never slower).
 TREE_LARGE_N_MAX_DIM = 12
-#: the sample size from which the tree beats the n² brute force on CPU at 5 < d <= 12
-#: (KSG 5+5: brute 28.9 s vs tree with sklearn counts ~ the same at n = 2·10⁵, see
-#: docs/sharding.md; brute grows as n², the tree much slower).
-TREE_MIN_N = 250_000
+#: the sample size from which the tree beats the n² brute force on CPU at 5 < d <= 12.
+#: Measured, KSG 5+5, k = 3, CPU seconds: brute 1.6 (n = 3·10⁴, so 17.8 at 10⁵ and 1 780 at
+#: 10⁶), tree 36.5 (10⁵) and 1 374 (10⁶; `bench_scaling.py --sections probe`): the tree
+#: grows as n^1.58 and crosses the brute force near n = 5.5·10⁵.
+TREE_MIN_N = 500_000
 
 
 @dataclasses.dataclass(frozen=True)
