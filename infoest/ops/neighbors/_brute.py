@@ -79,7 +79,7 @@ def _window(start, lay: Layout, theiler: int) -> tuple[Array, Array]:
     return jnp.where(valid, cols, lay.n_pad), valid
 
 
-def _window_count(dist: Array, inside, cols: Array, valid: Array) -> Array:
+def window_count(dist: Array, inside, cols: Array, valid: Array) -> Array:
     """How many window entries of each row satisfy ``inside`` (to subtract from a count)."""
     vals = jnp.take_along_axis(dist, jnp.minimum(cols, dist.shape[1] - 1), axis=1)
     return jnp.sum(valid & inside(vals), axis=1, dtype=jnp.int32)
@@ -137,7 +137,7 @@ def brute_neighbor_counts(blocks, k, groups, algorithm, norm, theiler):
                 eps = jnp.take_along_axis(dg, cols, axis=1).max(axis=1, keepdims=True)
                 radii.append(eps[:, 0])
                 inside = lambda d, eps=eps: d <= eps
-            counts.append(row_count(inside(dg), lay) - _window_count(dg, inside, wcols, wvalid))
+            counts.append(row_count(inside(dg), lay) - window_count(dg, inside, wcols, wvalid))
         radius = values[:, -1] if algorithm == 1 else _stack(radii, values.dtype, lay.rows)
         return radius, _stack(counts, jnp.int32, lay.rows)
 
@@ -168,7 +168,7 @@ def brute_count(blocks, radius, strict, norm, theiler):
         d = group_distance(dists, range(len(dists)))
         r = r[:, None]
         inside = (lambda v: v < r) if strict else (lambda v: v <= r)
-        return row_count(inside(d), lay) - _window_count(d, inside, wcols, wvalid)
+        return row_count(inside(d), lay) - window_count(d, inside, wcols, wvalid)
 
     starts = jnp.arange(lay.n_blocks) * lay.rows
     return lax.map(one, (starts, queries, radii)).reshape(-1)[:n]

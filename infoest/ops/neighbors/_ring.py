@@ -35,6 +35,8 @@ from infoest.ops.neighbors._brute import (
     group_distance,
     k_smallest,
     pad_rows,
+    row_count,
+    window_count,
 )
 
 __all__ = ["ring_neighbor_counts"]
@@ -75,11 +77,14 @@ def _refs(blocks, ring: _Ring):
     return [jnp.pad(b, ((0, pad), (0, 0)), constant_values=jnp.inf).T for b in blocks]
 
 
-def _excluded(q0, r0, ring: _Ring, theiler: int) -> Array:
-    """(rows, n_pad) mask of |i − j| ≤ theiler for global query rows q0 + r and refs r0 + c."""
+def _window_cols(q0, r0, ring: _Ring, theiler: int) -> tuple[Array, Array]:
+    """Columns of the held reference block with |i − j| ≤ theiler for the global query rows
+    q0 + r, shape (rows, 2 theiler + 1), and whether each lies in the block (others point
+    past its end, where a scatter drops them)."""
     i = q0 + jnp.arange(ring.rows)[:, None]
-    j = r0 + jnp.arange(ring.lay.n_pad)[None, :]
-    return jnp.abs(i - j) <= theiler
+    cols = i + jnp.arange(-theiler, theiler + 1)[None, :] - r0
+    valid = (cols >= 0) & (cols < ring.n_loc)
+    return jnp.where(valid, cols, ring.lay.n_pad), valid
 
 
 def _merge(best, best_g, values, cols, dg_list, k):
@@ -99,6 +104,7 @@ def _knn_pass(queries, blocks, k, groups, algorithm, norm, theiler, ring: _Ring)
     dtype = blocks[0].dtype
     q_base = lax.axis_index(ring.axis) * ring.n_loc
     starts = jnp.arange(ring.n_q) * ring.rows
+    here = jnp.arange(ring.rows)[:, None]
     n_g = len(groups) if algorithm == 2 else 0
     best = ring.varying(jnp.full((ring.n_q, ring.rows, k), jnp.inf, dtype))
     best_g = ring.varying(jnp.full((ring.n_q, ring.rows, k, n_g), jnp.inf, dtype))
@@ -111,7 +117,8 @@ def _knn_pass(queries, blocks, k, groups, algorithm, norm, theiler, ring: _Ring)
             start, qs, b, bg = args
             dists = [block_distance(q, r, norm) for q, r in zip(qs, refT, strict=True)]
             joint = group_distance(dists, range(len(dists)))
-            joint = jnp.where(_excluded(q_base + start, r0, ring, theiler), jnp.inf, joint)
+            cols, _ = _window_cols(q_base + start, r0, ring, theiler)
+            joint = joint.at[here, cols].set(jnp.inf, mode="drop")
             values, cols = k_smallest(joint, k, ring.lay)
             dg = [group_distance(dists, g) for g in groups] if n_g else []
             b, bg_new = _merge(b, bg if n_g else None, values, cols, dg, k)
@@ -142,12 +149,14 @@ def _count_pass(queries, blocks, radii, groups, strict, norm, theiler, ring: _Ri
         def chunk(args):
             start, qs, rad, c = args
             dists = [block_distance(q, r, norm) for q, r in zip(qs, refT, strict=True)]
-            keep = ~_excluded(q_base + start, r0, ring, theiler)
+            cols, valid = _window_cols(q_base + start, r0, ring, theiler)
             new = []
             for gi, g in enumerate(groups):
                 dg = group_distance(dists, g)
-                inside = dg < rad[:, gi:gi + 1] if strict else dg <= rad[:, gi:gi + 1]
-                new.append(jnp.sum(inside & keep, axis=1, dtype=jnp.int32))
+                r = rad[:, gi:gi + 1]
+                inside = (lambda v, r=r: v < r) if strict else (lambda v, r=r: v <= r)
+                new.append(row_count(inside(dg), ring.lay)
+                           - window_count(dg, inside, cols, valid))
             return c + jnp.stack(new, axis=1)
 
         counts = lax.map(chunk, (starts, queries, radii, counts))
