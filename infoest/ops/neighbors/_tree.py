@@ -139,7 +139,7 @@ def _strict_counts(counter, thr: np.ndarray, theiler: int, memo=None) -> np.ndar
 def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: int,
                   with_indices: bool = True):
     """k nearest non-window neighbours: (n, k) float64 distances and indices (without
-    indices, possibly only the k-th distance as an (n, 1) array and ``None``)."""
+    indices, possibly only the k-th distance as an (n, 1) array and `None`)."""
     from scipy.spatial import cKDTree
 
     n = joint.shape[0]
@@ -159,12 +159,12 @@ def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: in
 class _Batch:
     """The inputs of a (possibly vmapped) host callback, and subspaces shared across the batch.
 
-    The callbacks use ``vmap_method="expand_dims"``: an input that is not batched arrives with
+    The callbacks use `vmap_method="expand_dims"`: an input that is not batched arrives with
     size-1 batch axes. A subspace made only of unbatched blocks (e.g. the target history of a
     transfer entropy under a vmap over source surrogates) is therefore built once, before the
     loop, and reused by every batch element. The elements are independent and run on
-    ``_THREADS`` host threads (scipy and numpy release the GIL); a single element instead lets
-    scipy's queries use every core (``workers=-1``).
+    `_THREADS` host threads (scipy and numpy release the GIL); a single element instead lets
+    scipy's queries use every core (`workers=-1`).
     """
 
     def __init__(self, blocks, groups, p: float):
@@ -202,7 +202,7 @@ class _Batch:
         return np.concatenate([self.blocks[b][self.own[b][s]] for b in group], axis=1)
 
     def counter(self, group, s: int, axes: dict):
-        """The counter of subspace ``group`` for batch element ``s``; ``axes`` holds the
+        """The counter of subspace `group` for batch element `s`; `axes` holds the
         element's own sorted axes (built on first use)."""
         shared = self.shared.get(group)
         if shared is not None:
@@ -218,7 +218,7 @@ class _Batch:
         return SortedCounter(data, mine)
 
     def map(self, fn) -> list:
-        """``[fn(s) for s in range(size)]``, on host threads when there are several."""
+        """`[fn(s) for s in range(size)]`, on host threads when there are several."""
         if self.threads == 1:
             return [fn(s) for s in range(self.size)]
 
