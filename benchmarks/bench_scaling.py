@@ -272,7 +272,10 @@ def parent(args) -> None:
     for d in _sizes(args.devices):
         env = dict(os.environ)
         if cpu:
-            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={d}"
+            # forced devices share the cores: a device may reach a collective long after
+            # the others, which XLA's CPU runtime would otherwise abort after 40 s
+            env["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={d} "
+                                "--xla_cpu_collective_call_terminate_timeout_seconds=1200")
         cmd = [sys.executable, __file__, "--child", str(d)] + sys.argv[1:]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         for line in proc.stdout:

@@ -38,7 +38,10 @@ def _result(out: str) -> dict:
 
 @pytest.fixture(scope="module")
 def four_devices():
-    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    # forced devices share the cores: on a loaded machine one device may reach a collective
+    # long after the others, which XLA's CPU runtime would abort after 40 s
+    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4 "
+                         "--xla_cpu_collective_call_terminate_timeout_seconds=300")
     proc = subprocess.run([sys.executable, WORKER, "devices"], env=env, capture_output=True,
                           text=True, timeout=400, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
