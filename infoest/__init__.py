@@ -6,10 +6,12 @@ on ``method=``; the family modules expose each estimator with its full options.
 """
 
 from infoest import (  # noqa: F401  (importing a family registers its methods)
+    discrete,
     gaussian,
     knn,
     multivariate,
     ops,
+    representations,
     score,
     spectral,
     tasks,
@@ -39,10 +41,12 @@ __all__ = [
     "o_information",
     "transfer_entropy",
     "methods",
+    "discrete",
     "gaussian",
     "knn",
     "multivariate",
     "ops",
+    "representations",
     "score",
     "spectral",
     "tasks",

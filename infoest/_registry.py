@@ -38,6 +38,9 @@ class Method:
         min_samples: the smallest sample size the conformance tests should use.
         min_n: the fewest samples the method accepts (fewer is a ``ValueError``).
         raw: the family's function before :func:`infoest._contract.apply_contract`.
+        center: the contract centres every data column first (False for a method whose
+            quantity is not translation invariant in all its options, e.g. matrix entropy
+            with ``center=False``, which centres itself when asked).
         measure: the functional estimated (``"shannon"``, or a spectral measure such as
             ``"diffusion"``); ``infoest bench`` pairs methods and tasks of the same quantity
             and measure (:attr:`infoest.tasks.Task.measure`).
@@ -54,6 +57,7 @@ class Method:
     measure: str = "shannon"
     min_n: int = 8
     raw: Callable[..., Any] | None = None
+    center: bool = True
 
 
 _REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}
@@ -75,7 +79,7 @@ def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Call
         method = Method(quantity, name, fn, **meta)
         wrapped = apply_contract(
             fn, quantity=quantity, name=name, min_n=method.min_n,
-            differentiable=method.differentiable,
+            differentiable=method.differentiable, center=method.center,
             alternatives=lambda: [m.name for m in methods(quantity) if m.differentiable])
         _REGISTRY[quantity][name] = dataclasses.replace(method, fn=wrapped, raw=fn)
         return wrapped

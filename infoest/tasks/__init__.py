@@ -13,7 +13,7 @@ Discovery (used by ``infoest bench``): each module listed in :data:`MODULES` may
 
 from __future__ import annotations
 
-from infoest.tasks import blocks, distributions, processes, spectral
+from infoest.tasks import blocks, bmi, distributions, processes, spectral
 from infoest.tasks._task import Task
 from infoest.tasks.distributions import (
     additive_uniform,
@@ -68,6 +68,7 @@ __all__ = [
     "all_tasks",
     "get",
     "blocks",
+    "bmi",
     "distributions",
     "processes",
     "spectral",
