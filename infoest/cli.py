@@ -181,10 +181,8 @@ def _estimate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         reason = str(err).strip().splitlines()
         parser.error(reason[0] if reason else type(err).__name__)
     label = estimate.method or args.method or "default"
-    line = f"{quantity} ({label}): {value:.6f} {estimate.units}"
-    if np.isfinite(stderr):
-        line += f" ± {stderr:.6f}"
-    print(line)
+    error = f" ± {stderr:.6f}" if np.isfinite(stderr) else ""
+    print(f"{quantity} ({label}): {value:.6f}{error} {estimate.units}")
     return 0
 
 
