@@ -119,8 +119,13 @@ def _prepare(a):
 
 
 def check_min_n(leaves, method: str, min_n: int) -> None:
-    """Trace-time ``ValueError`` when any data argument has fewer than ``min_n`` samples."""
+    """Trace-time ``ValueError`` for a data argument that is not ``(n,)`` or ``(n, d)``, or
+    that has fewer than ``min_n`` samples."""
     for name, a in leaves:
+        if a.ndim > 2:
+            raise ValueError(f"`{name}` must have shape (n_samples,) or (n_samples, "
+                             f"n_features), got shape {tuple(a.shape)}; use jax.vmap for "
+                             f"batches")
         n = a.shape[0] if a.ndim else 0
         if n < min_n:
             raise ValueError(f"`{name}` has {n} samples; method {method!r} needs at least "

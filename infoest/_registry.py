@@ -8,6 +8,7 @@ so a newly registered estimator is dispatched, tested and benchmarked at once.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,12 @@ class Method:
         min_samples: the smallest sample size the conformance tests should use.
         min_n: the fewest samples the method accepts (fewer is a ``ValueError``).
         raw: the family's function before :func:`infoest._contract.apply_contract`.
+        scale_invariant: True when the quantity is unchanged by rescaling any variable
+            (``x -> s·x``); the conformance suite then asks for the same value at ×1e±30.
+            Default: Shannon MI, CMI, O-information and TE (``measure == "shannon"``).
+        continuous: names of continuous hyperparameters, which must be traced (changing one
+            neither recompiles nor fails under ``jit``). Default: every keyword parameter of
+            ``raw`` with a float default.
         measure: the functional estimated (``"shannon"``, or a spectral measure such as
             ``"diffusion"``); ``infoest bench`` pairs methods and tasks of the same quantity
             and measure (:attr:`infoest.tasks.Task.measure`).
@@ -54,6 +61,8 @@ class Method:
     measure: str = "shannon"
     min_n: int = 8
     raw: Callable[..., Any] | None = None
+    scale_invariant: bool | None = None
+    continuous: tuple[str, ...] | None = None
 
 
 _REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}
@@ -77,10 +86,25 @@ def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Call
             fn, quantity=quantity, name=name, min_n=method.min_n,
             differentiable=method.differentiable,
             alternatives=lambda: [m.name for m in methods(quantity) if m.differentiable])
-        _REGISTRY[quantity][name] = dataclasses.replace(method, fn=wrapped, raw=fn)
+        _REGISTRY[quantity][name] = dataclasses.replace(
+            method, fn=wrapped, raw=fn, scale_invariant=_scale_invariant(method),
+            continuous=_continuous(method, fn))
         return wrapped
 
     return decorator
+
+
+def _scale_invariant(method: Method) -> bool:
+    if method.scale_invariant is not None:
+        return method.scale_invariant
+    return method.quantity != "entropy" and method.measure == "shannon"
+
+
+def _continuous(method: Method, fn: Callable) -> tuple[str, ...]:
+    if method.continuous is not None:
+        return tuple(method.continuous)
+    params = inspect.signature(fn).parameters.values()
+    return tuple(p.name for p in params if type(p.default) is float)
 
 
 def get(quantity: str, method: str) -> Method:
