@@ -1,7 +1,8 @@
 """Method registry: quantity -> method name -> estimator.
 
-Each family module registers its estimators with :func:`register`; the quantity entry points
-(:func:`infoest.entropy`, ...), the conformance tests and ``infoest bench`` all read from here,
+Each family module registers its estimators with `register`; the quantity entry points
+([`infoest.entropy`][infoest.entropy], ...), the conformance tests and ``infoest bench`` all read
+from here,
 so a newly registered estimator is dispatched, tested and benchmarked at once.
 """
 
@@ -28,7 +29,7 @@ class Method:
     """A registered estimator.
 
     Attributes:
-        quantity: one of :data:`QUANTITIES`.
+        quantity: one of `QUANTITIES`.
         name: the ``method=`` string.
         fn: the estimator; positional data arguments, keyword-only hyperparameters.
         stochastic: True when ``fn`` requires ``key=``.
@@ -38,7 +39,7 @@ class Method:
         bench_kwargs: hyperparameters for ``infoest bench`` (defaults to ``test_kwargs``).
         min_samples: the smallest sample size the conformance tests should use.
         min_n: the fewest samples the method accepts (fewer is a ``ValueError``).
-        raw: the family's function before :func:`infoest._contract.apply_contract`.
+        raw: the family's function before `infoest._contract.apply_contract`.
         scale_invariant: True when the quantity is unchanged by rescaling any variable
             (``x -> s·x``); the conformance suite then asks for the same value at ×1e±30.
             Default: Shannon MI, CMI, O-information and TE (``measure == "shannon"``).
@@ -47,7 +48,7 @@ class Method:
             ``raw`` with a float default.
         measure: the functional estimated (``"shannon"``, or a spectral measure such as
             ``"diffusion"``); ``infoest bench`` pairs methods and tasks of the same quantity
-            and measure (:attr:`infoest.tasks.Task.measure`).
+            and measure (`infoest.tasks.Task.measure`).
     """
 
     quantity: str
@@ -71,7 +72,7 @@ _REGISTRY: dict[str, dict[str, Method]] = {q: {} for q in QUANTITIES}
 def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Callable]:
     """Decorator registering ``fn`` as ``method=name`` for ``quantity``.
 
-    Returns ``fn`` wrapped by :func:`infoest._contract.apply_contract` (the shared calling
+    Returns ``fn`` wrapped by `infoest._contract.apply_contract` (the shared calling
     convention: ``key=``, ``throw=``, input checks, status), so the family's public function
     and ``method=name`` behave identically.
     """

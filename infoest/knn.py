@@ -1,15 +1,18 @@
 """k-nearest-neighbour estimators: Kozachenko–Leonenko entropy, KSG MI, Frenzel–Pompe CMI.
 
-All three share one neighbour search (:mod:`infoest.ops.neighbors`): the distance to the
+All three share one neighbour search ([`infoest.ops.neighbors`][infoest.ops.neighbors]): the
+distance to the
 k-th neighbour in the joint space with the max-norm (self excluded), and strict neighbour
 counts inside that radius in marginal subspaces. Values are in nats.
 
 Public estimators (validated, registered under ``method="kl"`` / ``"ksg"``):
-:func:`entropy`, :func:`mutual_information`, :func:`conditional_mutual_information`.
+[`entropy`][infoest.knn.entropy], [`mutual_information`][infoest.knn.mutual_information],
+[`conditional_mutual_information`][infoest.knn.conditional_mutual_information].
 
 Cores for other families (no validation; already-checked ``(n, d)`` arrays; jittable and
 vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
-:func:`kl_entropy_core`, :func:`ksg_mi_core`, :func:`ksg_cmi_core`, and :func:`prepare`
+[`kl_entropy_core`][infoest.knn.kl_entropy_core], [`ksg_mi_core`][infoest.knn.ksg_mi_core],
+[`ksg_cmi_core`][infoest.knn.ksg_cmi_core], and [`prepare`][infoest.knn.prepare]
 (standardisation and jitter).
 
 Ties and degenerate data. With jitter off, exact duplicates give neighbour distances of 0.
@@ -188,7 +191,7 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=0.0, key=None,
         jitter: scale of Gaussian noise added to break ties (needs ``key``; default off).
         key: PRNG key for ``jitter``.
         backend: neighbour search, ``"auto"`` | ``"brute"`` | ``"tree"``
-            (:mod:`infoest.ops.neighbors`).
+            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² d) brute force in blocks of ~2²¹ pairwise distances, or about O(n log n) with
     the tree in low dimension. Zero radii (duplicates) are clamped and counted in
@@ -236,7 +239,8 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
         jitter: scale of Gaussian noise added after standardising to break ties (needs
             ``key``; default off; ≥ 1e-6 in float32).
         key: PRNG key for ``jitter``.
-        backend: ``"auto"`` | ``"brute"`` | ``"tree"`` (:mod:`infoest.ops.neighbors`).
+        backend: ``"auto"`` | ``"brute"`` | ``"tree"``
+            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time and O(2²¹) memory per block with the brute-force backend;
     the tree backend (chosen on CPU for dx + dy ≤ 3) grows about as n log n there.
@@ -277,7 +281,8 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
         norm: ``"max"`` (default; the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window w (static): samples j with |i − j| ≤ w are excluded from the
             search and the counts (serially dependent data; default 0 = self only).
-        standardize, jitter, key, backend: as in :func:`mutual_information`.
+        standardize, jitter, key, backend: as in
+            [`mutual_information`][infoest.knn.mutual_information].
 
     Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 3.
     """

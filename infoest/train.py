@@ -1,6 +1,7 @@
 """The one compiled training driver shared by every neural estimator in infoest.
 
-:func:`fit` trains an equinox model (any PyTree whose inexact arrays are parameters) by
+[`fit`][infoest.train.fit] trains an equinox model (any PyTree whose inexact arrays are parameters)
+by
 minimising a user loss with an optax optimiser. The whole run is **one** ``lax.scan`` over
 steps: minibatches are drawn inside the compiled loop, early stopping is a mask (not a Python
 ``break``), the training curve comes back as arrays, and a NaN stops training and is reported.
@@ -12,19 +13,21 @@ Contract
 --------
 ``loss_fn(model, batch, key) -> loss`` or ``-> (loss, aux)``
     ``loss`` is a scalar to *minimise*; ``aux`` is any PyTree of arrays (e.g. the current MI
-    estimate) that is recorded at every step in :attr:`FitResult.train_aux`.
+    estimate) that is recorded at every step in `FitResult.train_aux`.
     With explicit state (``fit(..., state=s0)``, e.g. MINE's moving average) the signature is
     ``loss_fn(model, batch, key, state) -> (loss, aux, new_state)``; ``aux`` may be ``None``.
 ``data``
     a PyTree of arrays sharing axis 0 (samples), e.g. ``(x, y)``, sampled in **epochs**: a
     random permutation of the ``n`` training rows is drawn once per epoch (every
     ``n // batch_size`` steps) and cut into consecutive minibatches of ``batch_size`` distinct
-    rows (:func:`epoch_indices`; the ``n % batch_size`` rows left over wait for the next
+    rows ([`epoch_indices`][infoest.train.epoch_indices]; the ``n % batch_size`` rows left over wait
+    for the next
     shuffle); or a callable ``data(key, step) -> batch`` that draws fresh samples every step
     (online training, e.g. the SMILE staircase).
 
     Why epochs: drawing a minibatch without replacement independently at every step
-    (``jax.random.choice(replace=False)``, :func:`minibatch`) sorts all ``n`` rows per step, an
+    (``jax.random.choice(replace=False)``, [`minibatch`][infoest.train.minibatch]) sorts all ``n``
+    rows per step, an
     O(n log n) sort that cost more than the SMILE gradient itself on XLA CPU (10 ms of a 36 ms
     step, n = 5 000, batch 256); a per-epoch permutation costs O(batch log n) per step, keeps
     every batch free of repeated rows (a repeated row would put a positive pair among a
@@ -43,12 +46,12 @@ curve shows NaN) once ``p`` consecutive evaluations fail to improve the best val
 last ones.
 
 EMA: with ``ema_decay=β`` an exponential moving average ``ema ← β·ema + (1−β)·params`` is kept
-(:attr:`FitResult.ema_model`); evaluation then uses the EMA model (as score models do).
+(`FitResult.ema_model`); evaluation then uses the EMA model (as score models do).
 
 NaN: a step whose loss or gradient is not finite is not applied; training stops with
 ``status == STATUS["nonfinite"]`` and the last finite parameters are returned. With
 ``throw=True`` (default) the fit then raises an ``EquinoxRuntimeError`` instead (under
-``vmap``: if any member failed); pass ``throw=False`` to inspect :attr:`FitResult.status`.
+``vmap``: if any member failed); pass ``throw=False`` to inspect `FitResult.status`.
 
 Hyperparameters: ``steps``, ``batch_size``, ``eval_every``, ``eval_batches``, ``patience`` set
 shapes or control flow and are Python ints. ``learning_rate``, ``ema_decay``, ``min_delta`` are
@@ -56,7 +59,7 @@ traced (Python floats are converted to arrays), so a sweep over them does not re
 be vmapped. To vmap over any other optimiser hyperparameter, build the optimiser *inside* the
 vmapped function (e.g. ``optax.inject_hyperparams(optax.adamw)(learning_rate=lr, ...)``).
 Loss hyperparameters (a clip τ) are traced when the loss closes over a traced value, or when
-``loss_fn`` is an :class:`equinox.Partial` holding them as arrays.
+``loss_fn`` is an `equinox.Partial` holding them as arrays.
 
 Progress: ``progress=True`` shows a ``tqdm`` bar driven by ``jax.debug.callback`` about 100
 times per run (off by default; under ``vmap`` all members update one bar to the same step).
@@ -94,12 +97,13 @@ from infoest._checks import check_positive_int
 
 __all__ = ["STATUS", "FitResult", "epoch_indices", "fit", "minibatch"]
 
-#: Termination codes of :attr:`FitResult.status`.
+#: Termination codes of `FitResult.status`.
 STATUS = {"completed": 0, "early_stopped": 1, "nonfinite": 2}
 
 
 class FitResult(eqx.Module):
-    """Everything a :func:`fit` returns; a PyTree (under ``vmap`` every array gains the axis).
+    """Everything a [`fit`][infoest.train.fit] returns; a PyTree (under ``vmap`` every array gains
+    the axis).
 
     Attributes:
         model: the trained model (the best evaluated one when ``keep_best=True``).
@@ -113,7 +117,7 @@ class FitResult(eqx.Module):
         best_step: step count of the best evaluation (0 if none).
         best_eval: the best held-out metric (``inf`` if none).
         steps_run: number of optimisation steps actually applied.
-        status: termination code, see :data:`STATUS`.
+        status: termination code, see `STATUS`.
     """
 
     model: Any
@@ -144,7 +148,8 @@ def epoch_indices(key: Array, n: int, batch_size: int) -> Array:
 
     A uniformly random permutation of ``range(n)`` cut into consecutive batches: the rows of a
     batch are distinct and each row appears at most once per epoch (the last
-    ``n % batch_size`` rows of the permutation are dropped). :func:`fit` draws one per epoch.
+    ``n % batch_size`` rows of the permutation are dropped). [`fit`][infoest.train.fit] draws one
+    per epoch.
     """
     per_epoch = n // batch_size
     perm = jax.random.permutation(key, n)
@@ -155,7 +160,7 @@ def minibatch(data: Any, key: Array, batch_size: int) -> Any:
     """``batch_size`` rows of every array of ``data`` (shared axis 0), without replacement.
 
     One independent draw (it sorts all ``n`` rows); inside training loops prefer
-    :func:`epoch_indices`, which :func:`fit` uses.
+    [`epoch_indices`][infoest.train.epoch_indices], which [`fit`][infoest.train.fit] uses.
     """
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     if batch_size == n:
@@ -229,7 +234,7 @@ def fit(
         throw: raise if training hit a non-finite loss/gradient instead of flagging it.
 
     Returns:
-        A :class:`FitResult`.
+        A [`FitResult`][infoest.train.FitResult].
     """
     steps = check_positive_int(steps, "steps")
     online = callable(data)

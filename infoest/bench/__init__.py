@@ -1,9 +1,12 @@
 """``infoest bench``: every registered estimator on the ground-truth tasks of its quantity.
 
-Methods come from the registry (:func:`infoest.methods`), tasks from the discovery protocol of
-:mod:`infoest.tasks` (each task module's ``tasks(quick)``), so a newly registered estimator or
-task is benchmarked with no change here. :func:`run` returns :class:`Result` rows;
-:func:`format_table`, :func:`write_json` and :func:`plot` report them.
+Methods come from the registry ([`infoest.methods`][infoest.methods]), tasks from the discovery
+protocol of
+`infoest.tasks` (each task module's ``tasks(quick)``), so a newly registered estimator or
+task is benchmarked with no change here. [`run`][infoest.bench.run] returns
+[`Result`][infoest.bench.Result] rows;
+[`format_table`][infoest.bench.format_table], [`write_json`][infoest.bench.write_json] and
+[`plot`][infoest.bench.plot] report them.
 """
 
 from infoest.bench._report import format_table, plot, write_json

@@ -74,7 +74,8 @@ def select_methods(patterns: Sequence[str] | None = None) -> list[Method]:
 
 
 def select_tasks(patterns: Sequence[str] | None = None, *, quick: bool = False) -> list[Task]:
-    """Discoverable tasks (see :func:`infoest.tasks.all_tasks`) whose name matches a glob."""
+    """Discoverable tasks (see [`infoest.tasks.all_tasks`][infoest.tasks.all_tasks]) whose name
+    matches a glob."""
     chosen = [t for t in _tasks.all_tasks(quick=quick) if _matches(patterns, t.name)]
     if not chosen:
         valid = ", ".join(t.name for t in _tasks.all_tasks(quick=quick))
@@ -124,7 +125,7 @@ def run(
     """Run every selected registered estimator on every selected task of its quantity.
 
     Args:
-        quick: use the quick task subsets and the :data:`QUICK` defaults.
+        quick: use the quick task subsets and the [`QUICK`][infoest.bench._runner.QUICK] defaults.
         methods: glob patterns selecting methods (``"ksg"``, ``"entropy:*"``); ``None``: all.
         tasks: glob patterns selecting tasks by name (``"multinormal-*"``); ``None``: all.
         n: samples per task (at least each method's ``min_samples``).

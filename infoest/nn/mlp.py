@@ -12,7 +12,7 @@ from jax import Array
 class MLP(eqx.Module):
     """Fully connected network ``in_size -> hidden[0] -> ... -> hidden[-1] -> out_size``.
 
-    Unlike :class:`equinox.nn.MLP` every hidden layer has its own width, so the common
+    Unlike `equinox.nn.MLP` every hidden layer has its own width, so the common
     neural-estimator architectures (e.g. ``hidden=(16, 8)`` of ``bmi``, ``(256, 256, 256)`` of
     SMILE) are one argument. The activation follows every hidden layer; the output is linear.
 

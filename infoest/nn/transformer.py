@@ -56,7 +56,7 @@ class CausalSelfAttention(eqx.Module):
     """Multi-head self-attention (scaled dot product) of a window ``(L, width)`` under a mask.
 
     Written with plain matrix products on any leading batch axes (one fused QKV projection)
-    rather than :class:`equinox.nn.MultiheadAttention` under ``vmap``: inside a scanned
+    rather than `equinox.nn.MultiheadAttention` under ``vmap``: inside a scanned
     training loop the smaller graph compiles about twice as fast on CPU.
     """
 
@@ -155,7 +155,8 @@ class CausalTransformer(eqx.Module):
 def stacked_transformers(count: int, in_size: int, width: int = 32, heads: int = 1,
                          ff_width: int = 64, layers: int = 1, *, activation=jax.nn.elu,
                          key: Array, dtype=None) -> CausalTransformer:
-    """``count`` independently initialised :class:`CausalTransformer` s stacked on axis 0
+    """``count`` independently initialised
+    [`CausalTransformer`][infoest.nn.transformer.CausalTransformer] s stacked on axis 0
     (apply with ``eqx.filter_vmap``).
 
     Same distribution as equinox's default initialisation (linear weights and biases

@@ -1,6 +1,7 @@
 """Exact max-norm ball counts in 1-D and 2-D subspaces from sorted coordinates (host numpy).
 
-The host part of the tree backend of :mod:`infoest.ops.neighbors`. For per-point thresholds
+The host part of the tree backend of [`infoest.ops.neighbors`][infoest.ops.neighbors]. For per-point
+thresholds
 t_i (float64) it counts
 
     c_i = #{j : max_c fl(|v_jc − v_ic|) ≤ t_i}        (self included),
@@ -138,7 +139,7 @@ class RankTable:
 class SortedCounter:
     """Max-norm ball counts of the points of an ``(n, 1)`` or ``(n, 2)`` float64 array.
 
-    Built from sorted axes (and for 2-D a :class:`RankTable`), given or made here, so that
+    Built from sorted axes (and for 2-D a `RankTable`), given or made here, so that
     axes and tables of data that do not change (e.g. across surrogates) are built once.
     ``queries``: how many threshold sets the table will answer (a larger count builds a
     finer, costlier table that answers faster).

@@ -92,7 +92,8 @@ def median_bandwidth(x: Array, *, max_points: int = 1000) -> Array:
 def bandwidth(x: Array, sigma) -> Array:
     """Resolve a bandwidth: a positive number (absolute, data units) or a rule name.
 
-    Rules: ``"median"`` (:func:`median_bandwidth`, scale-invariant) and ``"sqrt_dim"``
+    Rules: ``"median"`` ([`median_bandwidth`][infoest.ops.kernels.median_bandwidth],
+        scale-invariant) and ``"sqrt_dim"``
     (σ = √d, the paper's choice for standardised features).
     """
     if isinstance(sigma, str):

@@ -14,9 +14,12 @@ as its own neighbour, and a Theiler window ``w`` removes every j with ``|i − j
 
 Functions:
 
-- :func:`knn_distance`: distance ε_i to the k-th nearest neighbour in the joint space.
-- :func:`count_within`: #{j : d(i, j) < r_i} (strict) or ``≤ r_i`` for per-point radii.
-- :func:`neighbor_counts`: the fused KSG step — ε_i in the joint space and the counts in
+- [`knn_distance`][infoest.ops.neighbors.knn_distance]: distance ε_i to the k-th nearest neighbour
+in the joint space.
+- [`count_within`][infoest.ops.neighbors.count_within]: #{j : d(i, j) < r_i} (strict) or ``≤ r_i``
+for per-point radii.
+- [`neighbor_counts`][infoest.ops.neighbors.neighbor_counts]: the fused KSG step — ε_i in the joint
+space and the counts in
   several subspaces (unions of blocks) in one pass; ``algorithm=2`` returns the KSG-2
   per-subspace radii (max over the k joint neighbours) with non-strict counts.
 
@@ -31,10 +34,10 @@ be chosen differently:
   chunks, the k chunks with the smallest minima are gathered (they provably contain the k
   smallest values) and ``lax.top_k`` runs on that small set. This is the GPU path and the
   fastest CPU path in more than a few dimensions.
-- ``"tree"``: host code through :func:`jax.pure_callback` (works under ``jit`` and
+- ``"tree"``: host code through `jax.pure_callback` (works under ``jit`` and
   ``vmap``): the joint k-NN search with scipy's ``cKDTree`` (``workers=-1``), the counts of
   max-norm subspaces of one or two coordinates exactly from sorted coordinates
-  (:mod:`infoest.ops._sorted_counts`: O(n log n) in 1-D, O(n^(4/3)) in 2-D, whatever the
+  (`infoest.ops._sorted_counts`: O(n log n) in 1-D, O(n^(4/3)) in 2-D, whatever the
   number of points inside the balls), other subspaces with ``cKDTree.query_ball_point``.
   About O(n log n) in low dimension, degrading towards O(n²) as the dimension grows. Max-norm,
   or a single Euclidean block. A vmapped call (``vmap_method="expand_dims"``) loops over the
@@ -43,7 +46,7 @@ be chosen differently:
   subspaces containing the source. (Under ``vmap`` the brute force instead processes the
   whole batch per row block, multiplying its memory by the batch size.)
 - ``"auto"``: the tree on a CPU platform when the joint dimension is at most
-  :data:`TREE_MAX_DIM` (and the norm allows it), brute force otherwise.
+  `TREE_MAX_DIM` (and the norm allows it), brute force otherwise.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def neighbor_counts(z, k: int, groups: Groups, *, algorithm: int = 1, norm: str 
         algorithm: 1 — ε_i = joint k-th neighbour distance, counts n_g(i) = #{j : d_g(i, j)
             < ε_i} (strict); 2 — per-subspace radii ε_g(i) = max of d_g(i, j) over the k joint
             neighbours j, counts #{j : d_g(i, j) ≤ ε_g(i)} (non-strict).
-        norm, theiler, backend: as in :func:`knn_distance`.
+        norm, theiler, backend: as in [`knn_distance`][infoest.ops.neighbors.knn_distance].
 
     Returns:
         ``(radius, counts)``: algorithm 1: ε ``(n,)`` and counts ``(n, len(groups))`` int32;
@@ -193,7 +196,8 @@ def count_within(x, radius, *, strict: bool = True, norm: str = "max", theiler: 
     """#{j ∉ window(i) : d(i, j) < r_i} (``strict``) or ``≤ r_i``, for every sample i.
 
     ``x`` is an ``(n, d)`` array or a sequence of blocks; ``radius`` has shape ``(n,)``.
-    Returns int32 counts of shape ``(n,)``. Cost as for :func:`neighbor_counts`.
+    Returns int32 counts of shape ``(n,)``. Cost as for
+    [`neighbor_counts`][infoest.ops.neighbors.neighbor_counts].
     """
     blocks = _as_blocks(x)
     n = blocks[0].shape[0]

@@ -7,10 +7,12 @@ covariance trick (x xᵀ and xᵀ x share their non-zero spectrum, decompose the
 Fast path: matrix-free, for a symmetric PSD operator given as ``matvec(V) = A @ V`` on blocks
 ``V: (n, m)``:
 
-1. :func:`top_eigenpairs` — Rayleigh–Ritz on a block Krylov space [Ω, AΩ, …, A^q Ω];
-2. :func:`lanczos` — m independent Lanczos runs (one per column) with full
+1. [`top_eigenpairs`][infoest.ops.spectral.top_eigenpairs] — Rayleigh–Ritz on a block Krylov space
+[Ω, AΩ, …, A^q Ω];
+2. [`lanczos`][infoest.ops.spectral.lanczos] — m independent Lanczos runs (one per column) with full
    re-orthogonalisation, optionally restricted to the complement of a deflation basis;
-3. :func:`deflated_slq` — tr f(A) ≈ Σ_{top} f(θ_i) + Hutchinson–Lanczos quadrature on the
+3. [`deflated_slq`][infoest.ops.spectral.deflated_slq] — tr f(A) ≈ Σ_{top} f(θ_i) +
+Hutchinson–Lanczos quadrature on the
    deflated rest (stochastic Lanczos quadrature, Ubaru, Chen & Saad, SIAM J. Matrix Anal.
    Appl. 38, 2017; deflation as in Hutch++, Meyer et al., SOSA 2021). Deflating the top of the
    spectrum removes most of the Hutchinson variance when a few eigenvalues dominate; a flat
@@ -115,9 +117,9 @@ _POOL = None
 def _np_eigvalsh(bits, *, vectors: bool, dtype):
     """LAPACK ``eigvalsh``/``eigh`` of a stack of symmetric matrices on the host, float64.
 
-    Arrays cross the callback boundary as raw ``uint32`` words (see :func:`_host_eig`).
+    Arrays cross the callback boundary as raw ``uint32`` words (see `_host_eig`).
     Stacks are spread over a thread pool (one LAPACK thread per matrix, one worker per core);
-    a single matrix of size ≤ 1024 also runs single-threaded (see :func:`_one_blas_thread`).
+    a single matrix of size ≤ 1024 also runs single-threaded (see `_one_blas_thread`).
     """
     global _POOL
     a = np.ascontiguousarray(bits).view(dtype)[..., 0]  # (..., m, m, words) -> (..., m, m)
@@ -189,7 +191,8 @@ def _host_eigvalsh_jvp(primals, tangents):
 def eigvalsh_psd(a: Array, *, entrywise: bool = False) -> Array:
     """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first.
 
-    On CPU through LAPACK on the host (:func:`host_eigvalsh`), on accelerators XLA's
+    On CPU through LAPACK on the host ([`host_eigvalsh`][infoest.ops.spectral.host_eigvalsh]), on
+    accelerators XLA's
     ``eigvalsh``. Eigenvalues below the rounding level of ``a`` are set to 0: they are
     numerical noise, and Rényi entropies with α < 1 would otherwise amplify them.
 
@@ -370,7 +373,8 @@ def deflated_slq(
     """Estimate tr f(A) for several ``fns`` (each with f(0) = 0) of a symmetric PSD operator.
 
     ``known: (n, j)`` orthonormal eigenvectors with eigenvalues ``known_values`` are deflated
-    exactly; the next ``rank`` eigenpairs come from :func:`top_eigenpairs` on a block of
+    exactly; the next ``rank`` eigenpairs come from
+    [`top_eigenpairs`][infoest.ops.spectral.top_eigenpairs] on a block of
     ``rank + oversample`` vectors; the rest is Hutchinson (``probes`` Rademacher vectors) with
     ``steps``-point Lanczos quadrature on the complement.
 

@@ -11,7 +11,8 @@ ICML 2024):
 A *denoiser* is any function ``denoiser(x0, xt, t, mask) -> eps_hat`` of one sample
 (``x0, xt: (D,)``, scalar t, ``mask: (k,)`` ints) predicting the noise ε of the diffused
 coordinates; the score is −ε̂/σ(t). The trained network and the analytic Gaussian denoiser
-(:mod:`infoest.score.gaussian_scores`) share this signature, so the estimator integrals are
+([`infoest.score.gaussian_scores`][infoest.score.gaussian_scores]) share this signature, so the
+estimator integrals are
 tested without training.
 """
 
@@ -98,8 +99,10 @@ def soi_mask_probs(masks: np.ndarray, joint: float | None = None,
 
     The full joint (every variable diffused) gets probability ``joint``, the k single-variable
     marginals share ``marginal`` equally, and every other mask (conditionals, and with
-    ``gradient`` the leave-one-out joints) shares the rest by :func:`mask_weights`'s rule.
-    ``None`` keeps that rule's share for the group (both ``None``: :func:`mask_weights`).
+    ``gradient`` the leave-one-out joints) shares the rest by
+    [`mask_weights`][infoest.score.masks.mask_weights]'s rule.
+    ``None`` keeps that rule's share for the group (both ``None``:
+    [`mask_weights`][infoest.score.masks.mask_weights]).
     """
     base = mask_weights(masks)
     k = masks.shape[1]

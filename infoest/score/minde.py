@@ -1,9 +1,10 @@
 """MINDE: mutual information and entropy from diffusion scores.
 
 Franzese, Bounoua, Michiardi, "MINDE: Mutual Information Neural Diffusion Estimation",
-ICLR 2024 (arXiv 2310.09031). One amortised score network (:mod:`infoest.score.network`) is
+ICLR 2024 (arXiv 2310.09031). One amortised score network
+([`infoest.score.network`][infoest.score.network]) is
 trained on the standardised samples; the estimates are importance-sampled integrals of
-score differences over the VP SDE (:mod:`infoest.score.integrals`), in nats:
+score differences over the VP SDE ([`infoest.score.integrals`][infoest.score.integrals]), in nats:
 
 - MINDE-C:    I = ∫ ½β E‖s_{X|Y}(x_t | y_0) − s_X(x_t)‖² dt
 - MINDE-C(σ): I = ∫ ½β E[‖s_{X|Y} − s_ref‖² − ‖s_X − s_ref‖²] dt   (= H(X) − H(X|Y))
@@ -107,13 +108,15 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
         steps, batch_size: training length and minibatch size (the paper trains 300–500
             epochs of 100k samples with batch 128/256; the default is a CPU-friendly 10k steps).
         learning_rate: Adam learning rate (traced; paper: 1e-3 for d ≤ 5, 2e-3 above).
-        width: network width h (default by dimension, see :func:`network.default_width`).
+        width: network width h (default by dimension, see
+            [`network.default_width`][infoest.score.network.default_width]).
         ema_decay: EMA decay of the weights used at estimation (default min(0.999, 1−10/steps)).
         mc_iter: Monte-Carlo passes over the samples, each with fresh (t, ε) per sample.
         eval_batch: samples per chunk at estimation (memory bound); ``None``: all at once.
 
     Returns:
-        :class:`Estimate` with ``value`` the chosen variant, ``stderr`` the Monte-Carlo
+        [`Estimate`][infoest.score.minde.Estimate] with ``value`` the chosen variant, ``stderr`` the
+        Monte-Carlo
         error, and diagnostics ``mi``/``mi_sigma`` (both forms), ``entropy`` (H(X) for
         ``"c"``, H(X, Y) for ``"j"``, the by-product) and ``train_loss``.
     """
@@ -149,7 +152,8 @@ def entropy(x, *, key, steps: int = 10_000, batch_size: int = 128, learning_rate
 
     H(X) = (d/2) log 2πe − ∫ ½β E‖s_X(x_t) − s_ref(x_t)‖² dt + Σ_j log std_j for the
     standardised data (Franzese et al., ICLR 2024, §3.1). Options as in
-    :func:`mutual_information`; ``stderr`` is the Monte-Carlo error of the KL term.
+    [`mutual_information`][infoest.score.minde.mutual_information]; ``stderr`` is the Monte-Carlo
+    error of the KL term.
     """
     x = _checks.as_samples(x, "x")
     steps, batch_size, width, mc_iter, eval_batch = _common(steps, batch_size, width, mc_iter,

@@ -2,7 +2,7 @@
 
 Bounoua, Franzese, Michiardi, "SΩI: Score-based O-INFORMATION Estimation", ICML 2024
 (arXiv 2402.05667). For variables X = (X_1..X_k), one forward draw x_t of all of them and the
-scores of one amortised network (:mod:`infoest.score.network`), in nats:
+scores of one amortised network ([`infoest.score.network`][infoest.score.network]), in nats:
 
     TC  = ∫ ½β E‖s_X(x_t) − [s_{X_1}(x¹_t), …, s_{X_k}(xᵏ_t)]‖² dt
     DTC = ∫ ½β E‖s_X(x_t) − [s_{X_1|X_−1}(x¹_t | x⁻¹_0), …, s_{X_k|X_−k}(xᵏ_t | x⁻ᵏ_0)]‖² dt
@@ -20,14 +20,16 @@ either. Three details decide the accuracy (measured on red [3, 3, 4], ρ = 0.5, 
 inputs), n = 100k, width 192, batch 256, lr 1e-3, 6k steps, against the exact Gaussian scores
 on 5 000 samples; "error energy" = Z·½E‖ε̂_net − ε̂_exact‖², in nats):
 
-- time weights bounded by Z below t_ε (:func:`sde.is_weight`; the reference code does the
+- time weights bounded by Z below t_ε ([`sde.is_weight`][infoest.score.sde.is_weight]; the reference
+code does the
   same): the unbounded ratio (weights up to 2·10⁴) added +5.4 nats to TC from the 5 % of draws
   with t < 10⁻³;
 - the loss summed over the diffused coordinates (SΩI's reference loss), not divided by their
   number: the division weighted the 100-coordinate joint score ~19x less per coordinate than
   the marginals/conditionals — joint error energy 59 → 18 nats;
 - the Gaussian skip ε̂ = σ(t) x_t + network (``gaussian_skip=True``,
-  :mod:`infoest.score.network`): error energies joint / Σ marginals / Σ conditionals 15.4 /
+  [`infoest.score.network`][infoest.score.network]): error energies joint / Σ marginals / Σ
+  conditionals 15.4 /
   5.7 / 13.4 → 3.3 / 0.08 / 5.6 nats; TC 18.1 → 10.3, DTC 22.9 → 7.0 (truth 12.7, 8.8).
 
 With all three, ``examples/soi_synthetic.py`` at 30k steps (77 of the paper's 500 epochs;
@@ -148,7 +150,8 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
         steps, batch_size: training length and minibatch (the paper: 500 epochs of 100k
             samples, batch 256; the default is a CPU-friendly 10k steps).
         learning_rate: Adam learning rate (traced).
-        width: network width (default :func:`default_width` of the total dimension).
+        width: network width (default [`default_width`][infoest.score.soi.default_width] of the
+            total dimension).
         ema_decay: EMA decay of the weights used at estimation (default
             min(0.999, 1 − 10/steps)).
         mc_iter: Monte-Carlo passes with fresh (t, ε) per sample.
@@ -165,11 +168,14 @@ def o_information(variables, *, key, gradient: bool = False, steps: int = 10_000
             ``"linear"`` (warmup, linear decay) or ``"constant"`` (the paper).
         joint_share, marginal_share: probability of drawing the full-joint mask and total
             probability of the k marginal masks in training (the other masks share the rest
-            by the paper's rule, :func:`infoest.score.masks.soi_mask_probs`); ``None``: the
+            by the paper's rule,
+            [`infoest.score.masks.soi_mask_probs`][infoest.score.masks.soi_mask_probs]); ``None``:
+            the
             paper's duplication rule (for k = 10: joint 1/7, marginals 1/7).
 
     Returns:
-        :class:`Estimate` of Ω with Monte-Carlo ``stderr``; diagnostics ``tc``, ``dtc``,
+        [`Estimate`][infoest.score.soi.Estimate] of Ω with Monte-Carlo ``stderr``; diagnostics
+        ``tc``, ``dtc``,
         ``s_information``, ``train_loss`` and (``gradient=True``) ``gradient``.
     """
     from infoest.multivariate import as_variables

@@ -1,10 +1,10 @@
 """Spectral (matrix-based) information measures.
 
-- :mod:`matrix entropy <infoest.spectral._matrix>`: von Neumann / Rényi entropy of a
+- `matrix entropy`: von Neumann / Rényi entropy of a
   representation's trace-normalised covariance, effective rank, Diff-eRank, truncated entropy;
-- :mod:`matrix Rényi-α <infoest.spectral._renyi>`: Giraldo et al.'s entropy, joint entropy and
+- `matrix Rényi-α`: Giraldo et al.'s entropy, joint entropy and
   mutual information of Gram matrices;
-- :mod:`DSE <infoest.spectral._dse>` / :mod:`DSMI <infoest.spectral._dsmi>`: diffusion spectral
+- `DSE` / `DSMI`: diffusion spectral
   entropy and mutual information.
 
 Registered methods: ``entropy``: ``"matrix"``, ``"renyi"``, ``"dse"``;

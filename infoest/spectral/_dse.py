@@ -17,7 +17,8 @@ Two solvers:
 - ``"exact"``: dense eigenvalues of K (``eigvalsh``), differentiable (finite gradients for
   duplicated rows: values-only decomposition, zero eigenvalues masked), O(n² d + n³).
 - ``"lanczos"``: DSE = log T − H / T with T = tr K^t and H = tr(K^t log K^t), both from one
-  deflated stochastic Lanczos quadrature (:func:`infoest.ops.spectral.deflated_slq`): the top
+  deflated stochastic Lanczos quadrature
+  ([`infoest.ops.spectral.deflated_slq`][infoest.ops.spectral.deflated_slq]): the top
   eigenvector √(G 1) (λ = 1) exactly, the next ``rank`` eigenvalues by randomised subspace
   iteration with a Nyström finish (``power_iters`` + 1 products with rank + 16 vectors), the
   remainder by Hutchinson with ``probes`` Rademacher vectors and ``steps`` Lanczos steps on
@@ -173,7 +174,7 @@ def dse(
         units: ``"nats"`` or ``"bits"``.
 
     Returns:
-        :class:`~infoest.Estimate`; ``diagnostics["sigma"]`` holds the bandwidth used.
+        [`Estimate`][infoest.Estimate]; ``diagnostics["sigma"]`` holds the bandwidth used.
     """
     z = _checks.as_samples(z, "z")
     check_sigma(sigma)

@@ -103,7 +103,7 @@ def matrix_entropy(
         units: ``"nats"`` or ``"bits"`` (ignored by a ``normalize`` ratio).
 
     Returns:
-        :class:`~infoest.Estimate`, ``diagnostics["effective_rank"]`` = exp(S).
+        [`Estimate`][infoest.Estimate], ``diagnostics["effective_rank"]`` = exp(S).
     """
     z = _checked(z)
     check_positive(alpha, "alpha")
@@ -182,7 +182,8 @@ def truncated_entropy(
 
     Not renormalised over the top k (the UNComp convention, Xiong et al., "UNComp:
     Uncertainty-Aware Long-Context Compressor", 2024, which also divides by log d:
-    ``normalize="log_d"``). With k ≥ rank it equals :func:`matrix_entropy`.
+    ``normalize="log_d"``). With k ≥ rank it equals
+    [`matrix_entropy`][infoest.spectral._matrix.matrix_entropy].
     """
     z = _checked(z)
     k = _checks.check_positive_int(k, "k")

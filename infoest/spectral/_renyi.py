@@ -74,7 +74,7 @@ def gram_entropy(
     ``solver="frobenius"`` uses S₂ = −log ‖A‖_F² and ignores ``alpha`` (valid for α = 2 only).
     ``entrywise``: ``k`` was evaluated entry by entry (a Gaussian kernel), not formed by a
     matmul (a linear kernel); sets the rounding threshold
-    (:func:`~infoest.ops.spectral.eigvalsh_psd`).
+    ([`eigvalsh_psd`][infoest.ops.spectral.eigvalsh_psd]).
     """
     a = normalize_gram(k)
     if solver == "frobenius":

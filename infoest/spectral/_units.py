@@ -1,4 +1,4 @@
-"""Wrap a value in nats as an :class:`~infoest.Estimate` in the requested units."""
+"""Wrap a value in nats as an [`Estimate`][infoest.Estimate] in the requested units."""
 
 from __future__ import annotations
 

@@ -3,13 +3,13 @@
 Matrix, matrix-Rényi and diffusion spectral entropies are functionals of a covariance or
 kernel spectrum, not differential entropies, so they get their own tasks; each task's
 ``measure`` names the functional its value refers to, and ``infoest bench`` runs a method only
-on tasks of its quantity *and* measure (:attr:`infoest._registry.Method.measure`). Values are
+on tasks of its quantity *and* measure (`infoest._registry.Method.measure`). Values are
 in nats and exact in the limits stated (reference ``spectral.md`` §7):
 
 - ``"von-neumann"`` (``entropy`` method ``"matrix"``): isotropic data on a k-dim subspace of
   R^D → S = log k (the sample covariance adds a bias ≈ −k / (2n));
 - ``"diffusion"`` (DSE, DSMI) and ``"matrix-renyi"`` (Rényi entropy / matrix MI with a
-  Gaussian kernel), at bandwidth σ = 1 (:data:`SIGMA`, the methods' ``bench_kwargs``): k tight
+  Gaussian kernel), at bandwidth σ = 1 (`SIGMA`, the methods' ``bench_kwargs``): k tight
   clusters (spread 10⁻⁴ σ) whose centres are 8√2 σ apart (cross-affinity e⁻⁶⁴; centres kept
   small so that float32 distances do not blur the clusters). The diffusion operator then has k
   unit eigenvalues and zeros (up to O(spread²)), so DSE = log k for every t; the normalised
@@ -58,7 +58,7 @@ def _clusters(key, n: int, k: int, dim: int, offset: int = 0):
 
 def separated_clusters(k: int = 4, *, measure: str = "diffusion", dim: int = 8) -> Task:
     """k tight, far-apart, equally sized clusters in R^dim (k ≤ dim); DSE (``measure=
-    "diffusion"``) or matrix Rényi entropy (``"matrix-renyi"``) log k at σ = :data:`SIGMA`."""
+    "diffusion"``) or matrix Rényi entropy (``"matrix-renyi"``) log k at σ = `SIGMA`."""
     if not 2 <= k <= dim:
         raise ValueError(f"need 2 <= k <= dim, got k={k}, dim={dim}")
     prefix = {"diffusion": "dse", "matrix-renyi": "renyi"}[measure]
@@ -73,7 +73,7 @@ def separated_clusters(k: int = 4, *, measure: str = "diffusion", dim: int = 8) 
 def shared_clusters(k: int = 4, *, measure: str = "matrix-renyi", dim: int = 8) -> Task:
     """x in k tight separated clusters and y determined by the same labels: matrix Rényi MI
     (``measure="matrix-renyi"``, y clustered the same way in its own space) or DSMI
-    (``"diffusion"``, y the integer labels) log k at σ = :data:`SIGMA`."""
+    (``"diffusion"``, y the integer labels) log k at σ = `SIGMA`."""
     if not 2 <= k <= dim:
         raise ValueError(f"need 2 <= k <= dim, got k={k}, dim={dim}")
     prefix = {"diffusion": "dsmi", "matrix-renyi": "renyi-mi"}[measure]
@@ -90,7 +90,7 @@ def shared_clusters(k: int = 4, *, measure: str = "matrix-renyi", dim: int = 8) 
 
 
 def tasks(quick: bool = False) -> list[Task]:
-    """The spectral ground-truth tasks (discovery protocol of :mod:`infoest.tasks`)."""
+    """The spectral ground-truth tasks (discovery protocol of `infoest.tasks`)."""
     found = [subspace(8, 64), separated_clusters(4, measure="diffusion"),
              separated_clusters(4, measure="matrix-renyi"),
              shared_clusters(4, measure="matrix-renyi"), shared_clusters(4, measure="diffusion")]

@@ -1,13 +1,17 @@
 """Variational (neural) MI estimators: DV, MINE, NWJ, InfoNCE, JS and SMILE.
 
-* :mod:`infoest.variational.bounds`: the bounds as pure functions of a critic score matrix
+* [`infoest.variational.bounds`][infoest.variational.bounds]: the bounds as pure functions of a
+critic score matrix
   (and memory-linear statistics that never build it).
-* :mod:`infoest.variational.critics`: joint (concat) and separable critics, a flax adapter.
-* :func:`mutual_information`: one compiled call (train on a split, evaluate held out);
-  :func:`fit_critic` / :func:`evaluate` for the two stages separately. Registered as
+* [`infoest.variational.critics`][infoest.variational.critics]: joint (concat) and separable
+critics, a flax adapter.
+* [`mutual_information`][infoest.variational.mutual_information]: one compiled call (train on a
+split, evaluate held out);
+  [`fit_critic`][infoest.variational.fit_critic] / [`evaluate`][infoest.variational.evaluate] for
+  the two stages separately. Registered as
   ``infoest.mutual_information(..., method="smile" | "mine" | "nwj" | "infonce" | "dv")``.
 
-Training uses the shared driver :func:`infoest.train.fit`.
+Training uses the shared driver [`infoest.train.fit`][infoest.train.fit].
 """
 
 from infoest.variational import bounds, critics

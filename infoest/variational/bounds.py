@@ -1,32 +1,34 @@
 r"""Variational lower bounds on mutual information, as pure functions of critic scores.
 
-A batch of B paired samples :math:`(x_i, y_i)` and a critic :math:`f` give the score matrix
-:math:`S_{ij} = f(x_i, y_j)`: positives (samples of :math:`P_{XY}`) on the diagonal, negatives
-(samples of :math:`P_X \otimes P_Y`) off it. :math:`\mathrm{lme}_{i \ne j}` is the log-mean-exp
-over the :math:`B(B-1)` off-diagonal entries. All values in nats.
+A batch of B paired samples $(x_i, y_i)$ and a critic $f$ give the score matrix
+$S_{ij} = f(x_i, y_j)$: positives (samples of $P_{XY}$) on the diagonal, negatives
+(samples of $P_X \otimes P_Y$) off it. $\mathrm{lme}_{i \ne j}$ is the log-mean-exp
+over the $B(B-1)$ off-diagonal entries. All values in nats.
 
 =========  ===================================================================================
 bound      value (maximised in training unless stated)
 =========  ===================================================================================
-``dv``     :math:`\bar S_{ii} - \mathrm{lme}_{i\ne j} S_{ij}` (Donsker–Varadhan)
+``dv``     $\bar S_{ii} - \mathrm{lme}_{i\ne j} S_{ij}$ (Donsker–Varadhan)
 ``mine``   value DV; the gradient of the partition term uses a moving average of
-           :math:`\mathrm{mean}\,e^{S_{ij}}` across batches (Belghazi et al., 2018, §3.2)
-``nwj``    :math:`1 + \overline{(S_{ii} - 1)} - \exp \mathrm{lme}_{i\ne j}(S_{ij} - 1)`
-           (Nguyen–Wainwright–Jordan, MINE-f); optimal critic :math:`1 + \log r`
-``infonce`` :math:`\log B + \overline{S_{ii} - \mathrm{logsumexp}_j S_{ij}}` (CPC; the
-           diagonal is in the logsumexp); never exceeds :math:`\log B`, the *log-batch cap*
+           $\mathrm{mean}\,e^{S_{ij}}$ across batches (Belghazi et al., 2018, §3.2)
+``nwj``    $1 + \overline{(S_{ii} - 1)} - \exp \mathrm{lme}_{i\ne j}(S_{ij} - 1)$
+           (Nguyen–Wainwright–Jordan, MINE-f); optimal critic $1 + \log r$
+``infonce`` $\log B + \overline{S_{ii} - \mathrm{logsumexp}_j S_{ij}}$ (CPC; the
+           diagonal is in the logsumexp); never exceeds $\log B$, the *log-batch cap*
 ``js``     trains the f-GAN Jensen–Shannon objective
-           :math:`\overline{-\mathrm{softplus}(-S_{ii})} - \overline{\mathrm{softplus}(S_{ij})}`
-           (optimal critic :math:`\log r`), reports ``nwj(S + 1)``
+           $\overline{-\mathrm{softplus}(-S_{ii})} - \overline{\mathrm{softplus}(S_{ij})}$
+           (optimal critic $\log r$), reports ``nwj(S + 1)``
 ``smile``  trains JS, reports the clipped DV
-           :math:`\bar S_{ii} - \mathrm{lme}_{i\ne j}\,\mathrm{clip}(S_{ij}, -\tau, \tau)`
-           (Song & Ermon, 2020); :math:`\tau=\infty` gives DV
+           $\bar S_{ii} - \mathrm{lme}_{i\ne j}\,\mathrm{clip}(S_{ij}, -\tau, \tau)$
+           (Song & Ermon, 2020); $\tau=\infty$ gives DV
 =========  ===================================================================================
 
 Each function returns one scalar whose **value** is the MI estimate and whose **gradient** is
 the training gradient (via ``stop_gradient``), so ``-bound(S)`` is the loss for every bound.
-Everything needs exactly one B×B score matrix, or a :class:`ScoreStats` built without ever
-forming it (:func:`critic_stats`, memory linear in B, for large evaluation sets).
+Everything needs exactly one B×B score matrix, or a
+[`ScoreStats`][infoest.variational.bounds.ScoreStats] built without ever
+forming it ([`critic_stats`][infoest.variational.bounds.critic_stats], memory linear in B, for large
+evaluation sets).
 
 References: Song & Ermon, "Understanding the Limitations of Variational Mutual Information
 Estimators", ICLR 2020 (arXiv:1910.06222); Belghazi et al., "Mutual Information Neural
@@ -34,7 +36,7 @@ Estimation", ICML 2018 (arXiv:1801.04062); Poole et al., "On Variational Bounds 
 Information", ICML 2019 (arXiv:1905.06922).
 
 Note: the ``js`` value differs from the SMILE reference code, which reports ``nwj(S)`` for the
-JS-trained critic; at the JS optimum ``S = log r`` that is :math:`I - e^{-1}`, whereas
+JS-trained critic; at the JS optimum ``S = log r`` that is $I - e^{-1}$, whereas
 ``nwj(S + 1)`` is tight.
 """
 
@@ -69,12 +71,12 @@ class ScoreStats(NamedTuple):
     """Per-row sufficient statistics of a B×B score matrix; every bound is a function of them.
 
     Attributes:
-        diag: ``(B,)`` the positives :math:`S_{ii}`.
-        lse_off: ``(B,)`` :math:`\\log\\sum_{j\\ne i} e^{S_{ij}}`.
-        lse_off_clipped: ``(B,)`` the same of :math:`\\mathrm{clip}(S_{ij}, -\\tau, \\tau)`
+        diag: ``(B,)`` the positives $S_{ii}$.
+        lse_off: ``(B,)`` $\\log\\sum_{j\\ne i} e^{S_{ij}}$.
+        lse_off_clipped: ``(B,)`` the same of $\\mathrm{clip}(S_{ij}, -\\tau, \\tau)$
             (τ fixed when the stats were built).
-        lse_all: ``(B,)`` :math:`\\log\\sum_j e^{S_{ij}}` (diagonal included).
-        softplus_off: ``(B,)`` :math:`\\sum_{j\\ne i} \\mathrm{softplus}(S_{ij})`.
+        lse_all: ``(B,)`` $\\log\\sum_j e^{S_{ij}}$ (diagonal included).
+        softplus_off: ``(B,)`` $\\sum_{j\\ne i} \\mathrm{softplus}(S_{ij})$.
     """
 
     diag: Array
@@ -112,7 +114,8 @@ def _check_square(scores: Array) -> Array:
 
 
 def score_stats(scores: Array, *, tau: float | Array = jnp.inf) -> ScoreStats:
-    """:class:`ScoreStats` of a full ``(B, B)`` score matrix (clip ``tau`` for SMILE)."""
+    """[`ScoreStats`][infoest.variational.bounds.ScoreStats] of a full ``(B, B)`` score matrix (clip
+    ``tau`` for SMILE)."""
     scores = _check_square(scores)
     tau = jnp.asarray(tau, scores.dtype)
     return jax.vmap(_row_stats, in_axes=(0, 0, None))(scores, jnp.arange(scores.shape[0]), tau)
@@ -135,7 +138,8 @@ def critic_stats(
     tau: float | Array = jnp.inf,
     chunk_size: int = 64,
 ) -> ScoreStats:
-    """:class:`ScoreStats` of ``score_matrix(critic, x, y)`` without forming the matrix.
+    """[`ScoreStats`][infoest.variational.bounds.ScoreStats] of ``score_matrix(critic, x, y)``
+    without forming the matrix.
 
     Rows are computed ``chunk_size`` at a time (``lax.map``), each rematerialised in the
     backward pass (``jax.checkpoint``), so memory is O(B · chunk_size) instead of O(B²) in both
@@ -166,10 +170,10 @@ def _lme_off(lse_rows: Array) -> Array:
 
 
 def dv(scores: Array | ScoreStats) -> Array:
-    """Donsker–Varadhan bound :math:`\\bar S_{ii} - \\mathrm{lme}_{i\\ne j} S_{ij}` (nats).
+    """Donsker–Varadhan bound $\\bar S_{ii} - \\mathrm{lme}_{i\\ne j} S_{ij}$ (nats).
 
-    Tight for the critic :math:`\\log r + c` (any constant c); its minibatch gradient is biased
-    (the ratio of minibatch means), which :func:`mine` corrects.
+    Tight for the critic $\\log r + c$ (any constant c); its minibatch gradient is biased
+    (the ratio of minibatch means), which [`mine`][infoest.variational.bounds.mine] corrects.
     """
     st = _stats(scores)
     return jnp.mean(st.diag) - _lme_off(st.lse_off)
@@ -184,11 +188,11 @@ def nwj(scores: Array | ScoreStats) -> Array:
 
 
 def infonce(scores: Array | ScoreStats) -> Array:
-    """InfoNCE / CPC bound :math:`\\log B + \\overline{S_{ii} - \\mathrm{logsumexp}_j S_{ij}}`.
+    """InfoNCE / CPC bound $\\log B + \\overline{S_{ii} - \\mathrm{logsumexp}_j S_{ij}}$.
 
     The diagonal enters the logsumexp, so each term is ≤ 0 and the bound never exceeds
-    :math:`\\log B` (the log-batch cap: 4.159 nats for B = 64). Low variance, but biased low once
-    the true MI approaches :math:`\\log B`.
+    $\\log B$ (the log-batch cap: 4.159 nats for B = 64). Low variance, but biased low once
+    the true MI approaches $\\log B$.
     """
     st = _stats(scores)
     return math.log(st.batch_size) + jnp.mean(st.diag - st.lse_all)
@@ -197,7 +201,8 @@ def infonce(scores: Array | ScoreStats) -> Array:
 def js_objective(scores: Array | ScoreStats) -> Array:
     """f-GAN Jensen–Shannon objective (Nowozin et al., 2016)
     ``mean_i(-softplus(-S_ii)) - mean_{i≠j}(softplus(S_ij))``, maximised by the critic
-    log r. Not an MI value; it is the training signal of :func:`js` and :func:`smile`."""
+    log r. Not an MI value; it is the training signal of [`js`][infoest.variational.bounds.js] and
+    [`smile`][infoest.variational.bounds.smile]."""
     st = _stats(scores)
     b = st.batch_size
     return jnp.mean(-jax.nn.softplus(-st.diag)) - jnp.sum(st.softplus_off) / (b * (b - 1))
@@ -209,21 +214,24 @@ def _value_with_grad_of(value: Array, surrogate: Array) -> Array:
 
 
 def js(scores: Array | ScoreStats) -> Array:
-    """Trains on :func:`js_objective`; reports ``nwj(S + 1)``, the NWJ bound of the critic
-    :math:`1 + f` (tight at the JS optimum :math:`f = \\log r`)."""
+    """Trains on [`js_objective`][infoest.variational.bounds.js_objective]; reports ``nwj(S + 1)``,
+    the NWJ bound of the critic
+    $1 + f$ (tight at the JS optimum $f = \\log r$)."""
     st = _stats(scores)
     value = jnp.mean(st.diag) + 1.0 - jnp.exp(_lme_off(st.lse_off))
     return _value_with_grad_of(value, js_objective(st))
 
 
 def smile(scores: Array | ScoreStats, *, tau: float | Array = 5.0) -> Array:
-    """SMILE (Song & Ermon, 2020): trains on :func:`js_objective`, reports the clipped DV
-    :math:`\\bar S_{ii} - \\mathrm{lme}_{i\\ne j}\\,\\mathrm{clip}(S_{ij}, -\\tau, \\tau)`
-    (equivalently :math:`\\log\\mathbb E_Q\\,\\mathrm{clip}(e^f, e^{-\\tau}, e^\\tau)`).
+    """SMILE (Song & Ermon, 2020): trains on
+    [`js_objective`][infoest.variational.bounds.js_objective], reports the clipped DV
+    $\\bar S_{ii} - \\mathrm{lme}_{i\\ne j}\\,\\mathrm{clip}(S_{ij}, -\\tau, \\tau)$
+    (equivalently $\\log\\mathbb E_Q\\,\\mathrm{clip}(e^f, e^{-\\tau}, e^\\tau)$).
 
     Clipping bounds the variance of the partition estimate by
-    :math:`(e^\\tau - e^{-\\tau})^2/(4n)` at the cost of bias; ``tau=inf`` is DV evaluation of a
-    JS-trained critic. ``tau`` is traced (sweeps don't recompile). For a :class:`ScoreStats`
+    $(e^\\tau - e^{-\\tau})^2/(4n)$ at the cost of bias; ``tau=inf`` is DV evaluation of a
+    JS-trained critic. ``tau`` is traced (sweeps don't recompile). For a
+    [`ScoreStats`][infoest.variational.bounds.ScoreStats]
     input the clip is the one it was built with and ``tau`` is not used.
     """
     st = _stats(scores, tau)
@@ -236,9 +244,9 @@ def mine(
 ) -> tuple[Array, Array]:
     """MINE (Belghazi et al., 2018): DV value, bias-corrected gradient; state explicit.
 
-    The DV gradient :math:`\\mathbb E_P\\nabla f - \\mathbb E_Q[e^f\\nabla f]/\\mathbb E_Q e^f` is
+    The DV gradient $\\mathbb E_P\\nabla f - \\mathbb E_Q[e^f\\nabla f]/\\mathbb E_Q e^f$ is
     estimated with the denominator replaced by an exponential moving average ``ma`` of the
-    minibatch means :math:`\\overline{e^{S_{ij}}}`, kept in log space:
+    minibatch means $\\overline{e^{S_{ij}}}$, kept in log space:
     ``log_ma ← logaddexp(log(1-rate) + log_ma, log(rate) + lme)`` (initialise with ``-inf``:
     the first batch then sets it). Returns ``(value, new_log_ma)``: the value is DV, its
     gradient is ``mean_i ∇S_ii − exp(lme − log_ma) ∇lme``.

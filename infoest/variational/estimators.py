@@ -2,13 +2,17 @@
 
 ``mutual_information(x, y, bound=..., key=...)`` does everything in **one compiled call**:
 standardise x and y, split off ``eval_fraction`` as held-out data, train the critic with
-:func:`infoest.train.fit` (a ``lax.scan``; minibatches drawn inside), then evaluate the bound on
+[`infoest.train.fit`][infoest.train.fit] (a ``lax.scan``; minibatches drawn inside), then evaluate
+the bound on
 *all* held-out pairs without forming the n×n score matrix
-(:func:`~infoest.variational.bounds.critic_stats`). Because it is one pure function, it can be
+([`critic_stats`][infoest.variational.bounds.critic_stats]). Because it is one pure function, it can
+be
 ``jax.vmap``-ed over keys (seeds), datasets of one shape, or τ / learning rate.
 
-The fuller API separates the two stages: :func:`fit_critic` returns a :class:`CriticFit`
-(the trained critic, the standardisation and the training record) and :func:`evaluate` applies
+The fuller API separates the two stages: [`fit_critic`][infoest.variational.estimators.fit_critic]
+returns a [`CriticFit`][infoest.variational.estimators.CriticFit]
+(the trained critic, the standardisation and the training record) and
+[`evaluate`][infoest.variational.estimators.evaluate] applies
 it to new data.
 
 ========== ============================ ===========================================
@@ -22,7 +26,8 @@ it to new data.
 ``js``     JS (f-GAN)                   NWJ of the critic 1 + f
 ========== ============================ ===========================================
 
-Defaults of :func:`mutual_information`: joint critic (ReLU MLP (16, 8) on concat(x, y), bmi's
+Defaults of [`mutual_information`][infoest.variational.estimators.mutual_information]: joint critic
+(ReLU MLP (16, 8) on concat(x, y), bmi's
 architecture), batch 256, at most 2 000 Adam steps at lr 1e-3, half the data held out. Every
 100 steps the bound itself is evaluated on all pairs of a fixed set of ``eval_size`` = 1 024
 held-out rows (≈10⁶ pairs, so successive values differ by training, not by sampling noise);
@@ -68,7 +73,7 @@ class CriticFit(eqx.Module):
         x_mean, x_std, y_mean, y_std: the standardisation fitted on the training data
             (zeros/ones when ``standardize=False``).
         tau: the SMILE clip used for reporting.
-        training: the :class:`~infoest.train.FitResult` (``train_aux`` is the bound's value at
+        training: the [`FitResult`][infoest.train.FitResult] (``train_aux`` is the bound's value at
             every step).
         bound: the bound's name (static).
     """
@@ -96,7 +101,7 @@ def _report(bound: str, stats: bounds.ScoreStats) -> Array:
 
 
 def _loss(bound: str, tau: Array, rate: Array):
-    """The training loss ``-bound`` in the :func:`infoest.train.fit` contract."""
+    """The training loss ``-bound`` in the [`infoest.train.fit`][infoest.train.fit] contract."""
     if bound == "mine":
         def loss(critic, batch, key, log_ma):
             del key
@@ -177,10 +182,12 @@ def fit_critic(
     progress: bool = False,
     throw: bool = True,
 ) -> CriticFit:
-    """Train a critic on all of ``(x, y)`` by maximising ``bound``; see :func:`mutual_information`
+    """Train a critic on all of ``(x, y)`` by maximising ``bound``; see
+    [`mutual_information`][infoest.variational.estimators.mutual_information]
     for the arguments. ``eval_data=(x_ev, y_ev)`` enables held-out monitoring (``eval_every``,
     ``patience``, ``select="best"``; the metric is the bound on all pairs of the first
-    ``eval_size`` rows of ``eval_data``). Apply the result to new data with :func:`evaluate`."""
+    ``eval_size`` rows of ``eval_data``). Apply the result to new data with
+    [`evaluate`][infoest.variational.estimators.evaluate]."""
     x, y = paired_samples((x, "x"), (y, "y"))
     if eval_data is not None:
         ex, ey = paired_samples((eval_data[0], "eval_data[0]"), (eval_data[1], "eval_data[1]"))
@@ -316,7 +323,7 @@ def mutual_information(
     Args:
         x, y: paired samples ``(n, dx)``, ``(n, dy)``.
         bound: ``"smile"`` (default), ``"mine"``, ``"dv"``, ``"nwj"``, ``"infonce"``, ``"js"``;
-            see :mod:`infoest.variational.bounds`.
+            see [`infoest.variational.bounds`][infoest.variational.bounds].
         key: PRNG key (split, critic initialisation, minibatches).
         critic: ``"joint"`` (MLP on concat(x, y); default), ``"separable"`` (g(x)ᵀh(y)), or your own
             critic module ``critic(x_i, y_j) -> scalar`` (initialised; acts on standardised
@@ -342,8 +349,8 @@ def mutual_information(
             ``diagnostics["train_status"]`` is 2.
 
     Returns:
-        :class:`~infoest.Estimate` with ``stderr`` NaN and diagnostics ``train_curve`` (bound on
-        each training batch), ``eval_curve``, ``status`` (:data:`infoest.train.STATUS`),
+        [`Estimate`][infoest.Estimate] with ``stderr`` NaN and diagnostics ``train_curve`` (bound on
+        each training batch), ``eval_curve``, ``status`` (`infoest.train.STATUS`),
         ``steps_run``, ``best_step``.
     """
     x, y = paired_samples((x, "x"), (y, "y"))
@@ -399,7 +406,7 @@ def _register(name: str, doc: str):
     estimator.__qualname__ = name
     estimator.__doc__ = (
         f"{doc}\n\n``infoest.mutual_information(x, y, method={name!r}, key=...)``: "
-        f":func:`infoest.variational.mutual_information` with ``bound={name!r}``; all its "
+        f"`infoest.variational.mutual_information` with ``bound={name!r}``; all its "
         "keyword arguments apply."
     )
     register("mutual_information", name, stochastic=True, differentiable=False,
