@@ -3,6 +3,7 @@ every formula with MathJax served from the site itself (no CDN)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -74,3 +75,12 @@ def test_cross_references_resolve(site):
     ones); spot-check one from a converted docstring."""
     classical = (site / "classical" / "index.html").read_text()
     assert re.search(r'<a[^>]+href="[^"]*#infoest\.ops\.neighbors"', classical)
+
+
+def test_version(capsys):
+    from infoest.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"infoest {importlib.metadata.version('infoest')}"
