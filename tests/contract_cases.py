@@ -8,8 +8,9 @@ a method (``conftest.inputs_for``) into a bad or extreme variant and says what m
   ``jax.jit`` the same type for trace-time checks, a ``RuntimeError`` carrying the message for
   value checks, which run inside the compiled code);
 - ``"same"``: the estimate equals the one on the good data (status ok);
-- ``"zero"``: the quantity is 0 (MI, CMI, Ω, TE with a constant variable); for entropy the
-  documented limit -inf with status ``DEGENERATE`` (or a clear error);
+- ``"zero"``: the quantity is 0 (MI, CMI, Ω, TE with a constant variable, and a spectral
+  entropy of a rank-one Gram matrix); for Shannon entropy the documented limit -inf with
+  status ``DEGENERATE`` (or a clear error);
 - ``"shift"``: entropy of ``s·x`` is ``H(x) + d log s`` (Shannon entropy only);
 - ``"defined"``: a finite value with status ok, or a flagged status / clear error, never a
   silent NaN.
@@ -238,8 +239,8 @@ def expected_value(case: Case, m, reference: float, good) -> float | None:
     """The value a correct estimator returns for ``case`` (None: no single value)."""
     if case.expect == "same":
         return reference
-    if case.expect == "zero":
-        return -np.inf if m.quantity == "entropy" else 0.0
+    if case.expect == "zero":  # Shannon entropy of a constant: -inf; a spectral one: 0
+        return -np.inf if _shannon_entropy(m) else 0.0
     if case.expect == "shift":
         d = int(np.prod(np.asarray(good[0]).shape[1:]))
         return reference + d * float(np.log(case.scale))
