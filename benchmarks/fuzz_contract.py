@@ -16,7 +16,8 @@ default ``throw=True``, and counts the outcomes:
 - ``correct``: a finite value with status ok that is the expected one.
 
 Usage: ``python benchmarks/fuzz_contract.py [--methods ksg,gaussian] [--modes eager,jit]
-[--json out.json]``. Uses each method's small ``test_kwargs`` (n = 64 mostly). The result of
+[--json out.json]``; ``--report out.json`` prints the Markdown tables of a saved run.
+Uses each method's small ``test_kwargs`` (n = 64 mostly). The result of
 the last run is in ``docs/contract.md``.
 """
 
@@ -138,12 +139,38 @@ def run_one(m, case, mode, reference, good):
         return outcome, detail
 
 
+def markdown(rows) -> str:
+    """Counts per mode and per method, and the rows that are not clean, as Markdown."""
+    modes = sorted({r["mode"] for r in rows})
+    lines = ["| mode | " + " | ".join(OUTCOMES) + " |", "|---" * (len(OUTCOMES) + 1) + "|"]
+    for mode in modes:
+        counts = collections.Counter(r["outcome"] for r in rows if r["mode"] == mode)
+        lines.append(f"| {mode} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+    lines += ["", "| method | " + " | ".join(OUTCOMES) + " |",
+              "|---" * (len(OUTCOMES) + 1) + "|"]
+    names = list(dict.fromkeys(f"{r['quantity']}:{r['method']}" for r in rows))
+    for name in names:
+        counts = collections.Counter(r["outcome"] for r in rows
+                                     if f"{r['quantity']}:{r['method']}" == name)
+        lines.append(f"| {name} | " + " | ".join(str(counts[o] or "") for o in OUTCOMES)
+                     + " |")
+    bad = [r for r in rows if r["outcome"] in ("silent NaN", "silent wrong", "internal")]
+    lines += ["", "| method | row | mode | outcome |", "|---|---|---|---|"]
+    lines += [f"| {r['quantity']}:{r['method']} | {r['case']} | {r['mode']} | {r['outcome']} |"
+              for r in bad]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="", help="comma-separated method names")
     parser.add_argument("--modes", default="eager,jit")
-    parser.add_argument("--json", default="")
+    parser.add_argument("--json", default="", help="write every row's outcome here")
+    parser.add_argument("--report", default="", help="print Markdown tables of a saved --json")
     args = parser.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(Path(args.report).read_text())["rows"]))
+        return 0
     wanted = set(filter(None, args.methods.split(",")))
     modes = args.modes.split(",")
     counts = {mode: collections.Counter() for mode in modes}
