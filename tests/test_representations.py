@@ -1,0 +1,108 @@
+"""infoest.representations: layer stacking, several estimators per call, per-class DSMI,
+label matrix MI (closed forms from ../shared/reference/spectral.md §7)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from infoest import representations as rep
+from infoest import spectral
+
+
+def _layers(seed=0, n=120):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n, 7)).astype(np.float32),
+            rng.normal(size=(n, 3, 2, 2)).astype(np.float32),
+            rng.normal(size=(n, 2)).astype(np.float32)]
+
+
+def test_stack_layers_pads_with_zero_columns():
+    layers = _layers()
+    stack, widths = rep.stack_layers(layers)
+    assert stack.shape == (3, 120, 12)
+    np.testing.assert_array_equal(np.asarray(widths), [7, 12, 2])
+    np.testing.assert_array_equal(np.asarray(stack[0, :, 7:]), 0.0)
+    np.testing.assert_allclose(np.asarray(stack[1]), layers[1].reshape(120, 12))
+    assert rep.stack_layers(layers, width=20)[0].shape == (3, 120, 20)
+    with pytest.raises(ValueError, match="width"):
+        rep.stack_layers(layers, width=5)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        rep.stack_layers([layers[0], layers[2][:10]])
+
+
+def test_layer_estimates_match_per_layer_calls_and_padding_is_exact():
+    layers = _layers(1)[:2]
+    stack, _ = rep.stack_layers(layers)
+    estimators = {
+        "dse": lambda z, k: spectral.dse(z, sigma="median"),
+        "matrix": lambda z, k: spectral.matrix_entropy(z),
+        "dsmi": lambda z, k: rep.class_dsmi(z, jnp.arange(120) % 3, n_classes=3,
+                                            max_class_size=40, key=k, sigma=2.0),
+    }
+    key = jax.random.PRNGKey(3)
+    out = jax.jit(lambda s: rep.layer_estimates(s, estimators, key=key))(stack)
+    assert out["dse"].value.shape == (2,)
+    for layer, raw in enumerate(layers):
+        flat = raw.reshape(120, -1)
+        np.testing.assert_allclose(out["dse"].value[layer],
+                                   spectral.dse(flat, sigma="median").value, rtol=2e-5)
+        np.testing.assert_allclose(out["matrix"].value[layer],
+                                   spectral.matrix_entropy(flat).value, rtol=2e-5)
+    # layer 0 is padded from 7 to 12 columns; its own key is fold_in(fold_in(key, 0), 2)
+    one = rep.class_dsmi(layers[0], jnp.arange(120) % 3, n_classes=3, max_class_size=40,
+                         key=jax.random.fold_in(jax.random.fold_in(key, 0), 2), sigma=2.0)
+    np.testing.assert_allclose(out["dsmi"].value[0], one.value, rtol=1e-4, atol=1e-6)
+
+
+def _clusters(c, m, d=5, spread=1e-3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(c), m)
+    z = rng.normal(size=(c, d))[labels] * 50 + spread * rng.normal(size=(c * m, d))
+    return z.astype(np.float32), labels
+
+
+def test_class_dsmi_tight_separated_clusters_is_log_c():
+    # conditional DSE = 0 (one tight cluster), size-matched marginal of m rows out of 4
+    # far-apart clusters of m: all four occupied (P ≈ 1 - 4·(3/4)^25·...), DSE = log 4.
+    z, labels = _clusters(4, 25)
+    e = rep.class_dsmi(z, labels, n_classes=4, max_class_size=25, key=jax.random.PRNGKey(0),
+                       sigma=1.0)
+    assert abs(float(e.value) - np.log(4)) < 0.01
+    np.testing.assert_allclose(np.asarray(e.diagnostics["conditional"]), 0.0, atol=2e-3)
+
+
+def test_class_dsmi_agrees_with_spectral_dsmi_and_vanishes_for_independent_labels():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    z = rng.normal(size=(200, 6)).astype(np.float32)
+    z[:, 0] += 1.5 * labels
+    ours = rep.class_dsmi(z, labels, n_classes=4, max_class_size=200,
+                          key=jax.random.PRNGKey(1), sigma=1.5, num_repetitions=20)
+    ref = spectral.dsmi(z, labels, key=jax.random.PRNGKey(2), sigma=1.5, num_repetitions=20)
+    # both average 20 random marginal subsets (Monte-Carlo stderr ≈ 0.006 each)
+    assert abs(float(ours.value) - float(ref.value)) < 0.03
+    assert float(ours.value) > 0.1
+    for c in range(2):  # the conditional terms are exactly the DSE of each class
+        np.testing.assert_allclose(ours.diagnostics["conditional"][c],
+                                   spectral.dse(z[labels == c], sigma=1.5).value, rtol=1e-4)
+    indep = rep.class_dsmi(z, rng.permutation(labels), n_classes=4, max_class_size=200,
+                           key=jax.random.PRNGKey(1), sigma=1.5, num_repetitions=20)
+    assert abs(float(indep.value)) < 4 * float(indep.stderr) + 0.02
+    assert np.isfinite(float(indep.stderr)) and float(indep.stderr) > 0
+
+
+def test_label_matrix_mi_closed_forms_and_gradient():
+    # label kernel eigenvalues = class proportions (0.5, 0.3, 0.2): S_1 = 1.029653 nats;
+    # z = far-apart tight class clusters gives A_Z = A_Y, so I = S(A_Y).
+    labels = np.tile(np.repeat([0, 1, 2], [5, 3, 2]), 10)
+    z = (np.eye(3)[labels] * 100 + 1e-3 * np.random.default_rng(0).normal(size=(100, 3)))
+    e = rep.label_matrix_mi(z.astype(np.float32), labels, sigma=1.0, alpha=1.0)
+    np.testing.assert_allclose(float(e.value), 1.029653, atol=2e-4)
+    const = rep.label_matrix_mi(np.ones((100, 3), np.float32), labels, sigma=1.0)
+    np.testing.assert_allclose(float(const.value), 0.0, atol=1e-5)
+    zr = jnp.asarray(np.random.default_rng(1).normal(size=(100, 3)), jnp.float32)
+    g = jax.grad(lambda a: rep.label_matrix_mi(a, labels).value)(zr)
+    assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
