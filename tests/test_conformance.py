@@ -402,7 +402,7 @@ def test_strict_promotion(m):
 def _kwargs(m, key=None, **extra):
     kwargs = dict(m.test_kwargs)
     kwargs.update(extra)
-    if m.stochastic:
+    if m.stochastic or key is not None:
         kwargs["key"] = jax.random.PRNGKey(0) if key is None else key
     return kwargs
 
