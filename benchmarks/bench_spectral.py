@@ -5,11 +5,17 @@
    where ``steps=4``) and the reference algorithm in numpy (Gaussian affinity, symmetric
    normalisation, dense float64 ``eigvalsh``), with the fast path's relative error.
 2. Matrix entropy of 32 layers of (n = 4 096, d = 768) in one vmapped call vs a numpy loop.
+3. ``--coverage``: calibration of every spectral method's ``stderr`` (docs/spectral.md,
+   "Error bars"): R replicates drawn and estimated in one vmapped call; coverage of the truth
+   by value ± 1.96 stderr, coverage of the replicates' mean (the estimator's expectation at
+   this n: calibration of the stderr itself, free of bias), and the ratio of the replicates'
+   standard deviation to the mean stderr.
 
 The machine load (``os.getloadavg``) is printed with every row: on a shared machine, compare
 only figures taken back to back.
 
     python benchmarks/bench_spectral.py [--quick] [--max-exact-n 4000] [--sizes 1000,4000]
+    python benchmarks/bench_spectral.py --coverage [--replicates 200]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from scipy.special import entr
 
 from infoest import spectral
 from infoest.spectral._dse import DENSE_MAX_N
+from infoest.tasks import spectral as spectral_tasks
 
 
 def numpy_dse(z: np.ndarray, sigma: float, t: float) -> float:
@@ -106,15 +113,80 @@ def bench_layers(layers: int, n: int, d: int) -> None:
           f"max |diff| {diff:.2e} nats, load {os.getloadavg()[0]:.1f}")
 
 
+def _normal(dim):
+    return lambda key, n: (jax.random.normal(key, (n, dim)),)
+
+
+def _correlated(rho):
+    def sample(key, n):
+        a, b = jax.random.normal(key, (2, n, 1))
+        return a, rho * a + np.sqrt(1 - rho**2) * b
+    return sample
+
+
+def _independent_labels(key, n):
+    kz, ky = jax.random.split(key)
+    return jax.random.normal(kz, (n, 3)), jax.random.randint(ky, (n,), 0, 3)
+
+
+def coverage_cases():
+    """(name, truth, sampler, estimator(data, key), n, replicates scale)."""
+    key_free = {"throw": False}
+    aniso = spectral_tasks.anisotropic()
+    aniso4 = spectral_tasks.anisotropic((4.0, 3.0, 2.0, 1.0), 8)
+    return [
+        ("matrix, " + aniso.name, aniso.value, aniso.sampler,
+         lambda d, k: spectral.matrix_entropy(*d, **key_free), 500, 1.0),
+        ("matrix, " + aniso4.name, aniso4.value, aniso4.sampler,
+         lambda d, k: spectral.matrix_entropy(*d, **key_free), 500, 1.0),
+        ("renyi, N(0, I_2), σ = 1, α = 1.01", spectral_tasks.gaussian_renyi(2, 1.0),
+         _normal(2), lambda d, k: spectral.renyi_entropy(*d, sigma=1.0, **key_free), 500, 1.0),
+        ("matrix MI, bivariate normal ρ = 0.8, σ = 1", spectral_tasks.gaussian_renyi_mi(0.8),
+         _correlated(0.8),
+         lambda d, k: spectral.matrix_mutual_information(*d, sigma=1.0, **key_free), 500, 1.0),
+        ("dse exact, N(0, I_3), σ = 1.5", spectral_tasks.gaussian_dse(3, 1.5), _normal(3),
+         lambda d, k: spectral.dse(*d, sigma=1.5, **key_free), 500, 1.0),
+        ("dse lanczos, N(0, I_3), σ = 1.5", spectral_tasks.gaussian_dse(3, 1.5), _normal(3),
+         lambda d, k: spectral.dse(*d, sigma=1.5, solver="lanczos", key=k, **key_free),
+         500, 0.5),
+        ("dsmi, independent labels (3 classes), σ = 1.5", 0.0, _independent_labels,
+         lambda d, k: spectral.dsmi(*d, key=k, sigma=1.5, n_classes=3, **key_free), 300, 0.5),
+    ]
+
+
+def bench_coverage(replicates: int) -> None:
+    print("| method, task | n | R | truth | mean | covers truth | covers mean | sd / stderr |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, truth, sample, estimate, n, share in coverage_cases():
+        reps = max(20, int(replicates * share))
+
+        def one(key, sample=sample, estimate=estimate, n=n):
+            kd, ke = jax.random.split(key)
+            return estimate(sample(kd, n), ke)
+
+        est = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(0), reps))
+        ok = np.asarray(est.status) == 0
+        v, se = np.asarray(est.value)[ok], np.asarray(est.stderr)[ok]
+        cover = np.mean(np.abs(v - truth) < 1.96 * se)
+        cover_mean = np.mean(np.abs(v - v.mean()) < 1.96 * se)
+        print(f"| {name} | {n} | {ok.sum()} | {truth:.4f} | {v.mean():.4f} | {cover:.3f} | "
+              f"{cover_mean:.3f} | {v.std() / se.mean():.2f} |", flush=True)
+    print(f"load {os.getloadavg()[0]:.1f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--coverage", action="store_true", help="stderr calibration table")
+    parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--max-exact-n", type=int, default=4000,
                         help="largest n for the dense (numpy and exact) paths")
     parser.add_argument("--sizes", default="1000,4000,16000,50000", help="DSE sizes")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer benchmark")
     args = parser.parse_args(argv)
-    if args.quick:
+    if args.coverage:
+        bench_coverage(args.replicates)
+    elif args.quick:
         bench_dse([1000, 2000], args.max_exact_n)
         bench_layers(4, 1024, 256)
     else:

@@ -6,6 +6,7 @@ on ``method=``; the family modules expose each estimator with its full options.
 """
 
 from infoest import (  # noqa: F401  (importing a family registers its methods)
+    discrete,
     gaussian,
     knn,
     multivariate,
@@ -40,6 +41,7 @@ __all__ = [
     "o_information",
     "transfer_entropy",
     "methods",
+    "discrete",
     "gaussian",
     "knn",
     "multivariate",

@@ -34,8 +34,11 @@ def as_samples(x, name: str, *, min_samples: int = 2) -> Array:
     dtype = np.dtype(x.dtype)
     if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
         raise TypeError(
-            f"`{name}` has dtype {dtype}: continuous (floating-point) data is required; "
-            f"cast with `{name}.astype(float)` if the values really are continuous"
+            f"`{name}` has dtype {dtype}: continuous (floating-point) data is required here; "
+            f"for discrete data (class labels, symbols) pass `discrete=\"{name}\"` to "
+            f"mutual_information / conditional_mutual_information (or `discrete=\"both\"` "
+            f"when every variable is discrete), or cast with `{name}.astype(float)` if the "
+            f"values really are continuous"
         )
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"`{name}` has complex dtype {dtype}; real floating-point data required")

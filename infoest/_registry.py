@@ -40,6 +40,9 @@ class Method:
         min_samples: the smallest sample size the conformance tests should use.
         min_n: the fewest samples the method accepts (fewer is a ``ValueError``).
         raw: the family's function before `infoest._contract.apply_contract`.
+        center: the contract centres every data column first (False for a method whose
+            quantity is not translation invariant in all its options, e.g. matrix entropy
+            with ``center=False``, which centres itself when asked).
         scale_invariant: True when the quantity is unchanged by rescaling any variable
             (``x -> s·x``); the conformance suite then asks for the same value at ×1e±30.
             Default: Shannon MI, CMI, O-information and TE (``measure == "shannon"``).
@@ -62,6 +65,7 @@ class Method:
     measure: str = "shannon"
     min_n: int = 8
     raw: Callable[..., Any] | None = None
+    center: bool = True
     scale_invariant: bool | None = None
     continuous: tuple[str, ...] | None = None
 
@@ -85,7 +89,7 @@ def register(quantity: str, name: str, **meta: Any) -> Callable[[Callable], Call
         method = Method(quantity, name, fn, **meta)
         wrapped = apply_contract(
             fn, quantity=quantity, name=name, min_n=method.min_n,
-            differentiable=method.differentiable,
+            differentiable=method.differentiable, center=method.center,
             alternatives=lambda: [m.name for m in methods(quantity) if m.differentiable])
         _REGISTRY[quantity][name] = dataclasses.replace(
             method, fn=wrapped, raw=fn, scale_invariant=_scale_invariant(method),

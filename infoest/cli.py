@@ -7,6 +7,8 @@ Examples::
 
     infoest bench --quick --json results.json --plot results.png
     infoest bench --methods ksg,gaussian --tasks "multinormal-*"
+    infoest bench --suite bmi --n 5000 --seeds 5 --methods ksg,gaussian --copula both
+    infoest estimate --x reps.npy --y labels.npy --discrete y
     infoest estimate --x a.npy --y b.npy --method ksg --param k=4
     infoest estimate --x a.csv --quantity entropy --method kl
 """
@@ -57,10 +59,18 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run registered estimators on ground-truth tasks",
                            description="Run every registered estimator on the ground-truth "
-                           "tasks of its quantity and print task, method, truth, estimate, "
-                           "error and seconds (including compilation).")
+                           "tasks of its quantity and print per row the truth, estimate, "
+                           "error, stderr, whether the truth is inside the 95%% interval, "
+                           "seconds (including compilation) and the status read from the "
+                           "estimate (flagged when absurd); then a summary per method.")
     bench.add_argument("--quick", action="store_true",
-                       help="one or two tasks per quantity, n=1000, time budgets (< 3 min)")
+                       help="one or two tasks per quantity, n=1000, small hyperparameters")
+    bench.add_argument("--suite", choices=("bmi",), default=None,
+                       help="bmi: the 40 BMI v1 tasks (mutual information; Czyż et al. 2023)")
+    bench.add_argument("--seeds", type=int, default=1,
+                       help="data sets per method and task; rows report mean and spread")
+    bench.add_argument("--copula", choices=("off", "on", "both"), default="off",
+                       help="also (both) or only (on) run MI/CMI/TE methods with copula=True")
     bench.add_argument("--methods", type=_csv_list, default=None, metavar="GLOBS",
                        help="comma-separated method globs: 'ksg', 'entropy:*'")
     bench.add_argument("--tasks", type=_csv_list, default=None, metavar="GLOBS",
@@ -68,9 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--n", type=int, default=None, help="samples per task")
     bench.add_argument("--seed", type=int, default=0, help="seed of data and estimator keys")
     bench.add_argument("--method-budget", type=float, default=None, metavar="SECONDS",
-                       help="skip a method's remaining tasks after this many seconds")
+                       help="a method's rows after this many seconds are 'not run (budget)' "
+                       "(excluded from the summary; makes the rows run depend on speed)")
     bench.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                       help="skip all remaining runs after this many seconds")
+                       help="rows after this many seconds in all are 'not run (budget)'")
     bench.add_argument("--json", type=Path, default=None, metavar="PATH",
                        help="write the results as JSON")
     bench.add_argument("--plot", type=Path, default=None, metavar="PATH",
@@ -78,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--list", action="store_true",
                        help="list the selected methods and tasks, run nothing")
     bench.add_argument("--strict", action="store_true",
-                       help="exit with status 1 if any estimator failed")
+                       help="exit with status 1 if any row failed or was flagged")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     est = sub.add_parser("estimate", help="estimate a quantity from arrays on disk",
@@ -100,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="registered method (default: the entry point's default)")
     est.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                      help="keyword hyperparameter, repeatable: -p k=4 -p algorithm=2")
+    est.add_argument("--discrete", choices=("x", "y", "z", "both", "all", "mixed"),
+                     default=None, help="which variables are discrete (integer labels), "
+                     "e.g. y for MI between a representation and class labels")
     est.add_argument("--seed", type=int, default=0, help="seed of the key of stochastic methods")
     est.add_argument("--bits", action="store_true", help="report bits instead of nats")
     bench.set_defaults(handler=_bench, subparser=bench)
@@ -116,8 +130,9 @@ def _load(path: Path, name: str, parser: argparse.ArgumentParser) -> np.ndarray:
             return np.loadtxt(path, delimiter=",", ndmin=1)
         if suffix in (".txt", ".tsv", ".dat"):
             return np.loadtxt(path, ndmin=1)
-    except (OSError, ValueError) as err:
-        parser.error(f"cannot read --{name} {path}: {err}")
+    except (OSError, ValueError, EOFError) as err:
+        reason = str(err).strip().splitlines()
+        parser.error(f"cannot read --{name} {path}: {reason[0] if reason else type(err).__name__}")
     parser.error(f"--{name} {path}: unsupported file type {suffix!r} (use .npy or .csv)")
 
 
@@ -135,6 +150,7 @@ def _estimate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import jax
 
     from infoest import _api, _registry  # importing infoest registers every family
+    from infoest._contract import EstimationError
 
     given = {name: getattr(args, name) for name in ("x", "y", "z") if getattr(args, name)}
     if args.quantity is not None:
@@ -150,6 +166,8 @@ def _estimate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      + (f"; missing {', '.join(missing)}" if missing else "")
                      + (f"; not used: {', '.join(extra)}" if extra else ""))
     kwargs = dict(_param(p, parser) for p in args.param)
+    if args.discrete is not None:
+        kwargs["discrete"] = args.discrete
     entry = getattr(_api, quantity)
     try:
         if args.method is not None:
@@ -162,8 +180,9 @@ def _estimate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.bits:
             estimate = estimate.to_bits()
         value, stderr = float(estimate.value), float(estimate.stderr)
-    except (ValueError, TypeError) as err:
-        parser.error(str(err))
+    except (ValueError, TypeError, EstimationError) as err:
+        reason = str(err).strip().splitlines()
+        parser.error(reason[0] if reason else type(err).__name__)
     label = estimate.method or args.method or "default"
     line = f"{quantity} ({label}): {value:.6f} {estimate.units}"
     if np.isfinite(stderr):
@@ -172,34 +191,45 @@ def _estimate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from infoest import bench  # importing infoest registers every family
-
-    try:
-        methods = bench.select_methods(args.methods)
-        tasks = bench.select_tasks(args.tasks, quick=args.quick)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.list:
-        for method, task in bench.plan(methods, tasks):
-            print(f"{method.quantity}:{method.name}\t{task.name}\t{task.value:.6f}")
-        return 0
-    results = bench.run(
-        quick=args.quick, methods=args.methods, tasks=args.tasks, n=args.n, seed=args.seed,
-        method_budget=args.method_budget, total_budget=args.budget,
-        progress=not args.no_progress)
+def _bench_report(args, results, bench) -> None:
     print(bench.format_table(results))
     if args.json is not None:
         n = args.n or (bench.QUICK if args.quick else bench.FULL)["n"]
-        bench.write_json(results, args.json, quick=args.quick, n=n, seed=args.seed,
+        bench.write_json(results, args.json, quick=args.quick, suite=args.suite, n=n,
+                         seed=args.seed, seeds=args.seeds, copula=args.copula,
                          methods=args.methods, tasks=args.tasks)
         print(f"results written to {args.json}")
     if args.plot is not None:
-        bench.plot(results, args.plot)
+        (bench.plot_tasks if args.suite else bench.plot)(results, args.plot)
         print(f"plot written to {args.plot}")
-    failed = [r for r in results if r.status.startswith("error")]
+
+
+def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from infoest import bench  # importing infoest registers every family
+
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    methods = args.methods
+    if args.suite and methods is None:
+        methods = ["mutual_information:*"]
+    try:
+        chosen = bench.select_methods(methods)
+        tasks = bench.select_tasks(args.tasks, quick=args.quick, suite=args.suite)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.list:
+        for method, task in bench.plan(chosen, tasks):
+            print(f"{method.quantity}:{method.name}\t{task.name}\t{task.value:.6f}")
+        return 0
+    results = bench.run(
+        quick=args.quick, methods=methods, tasks=args.tasks, n=args.n, seed=args.seed,
+        seeds=args.seeds, suite=args.suite, copula=args.copula,
+        method_budget=args.method_budget, total_budget=args.budget,
+        progress=not args.no_progress)
+    _bench_report(args, results, bench)
+    failed = [r for r in results if r.ran and not r.ok]
     if failed:
-        print(f"{len(failed)} run(s) failed", file=sys.stderr)
+        print(f"{len(failed)} row(s) failed or flagged", file=sys.stderr)
     return 1 if failed and args.strict else 0
 
 

@@ -10,7 +10,8 @@ import pytest
 
 import infoest
 from infoest import _registry, bench
-from infoest._estimate import make_estimate
+from infoest._contract import apply_contract
+from infoest._estimate import Status, make_estimate
 from infoest._registry import Method
 from infoest.cli import main
 
@@ -26,8 +27,12 @@ def arrays(tmp_path):
 
 
 def _add_method(monkeypatch, quantity, name, fn, **meta):
-    """Register a method for one test only (the registry is restored afterwards)."""
-    monkeypatch.setitem(_registry._REGISTRY[quantity], name, Method(quantity, name, fn, **meta))
+    """Register a method for one test only (the registry is restored afterwards), wrapped
+    by the result contract as `register` would."""
+    wrapped = apply_contract(fn, quantity=quantity, name=name, min_n=8, differentiable=False,
+                             alternatives=lambda: [])
+    monkeypatch.setitem(_registry._REGISTRY[quantity], name,
+                        Method(quantity, name, wrapped, raw=fn, **meta))
 
 
 def test_bench_json_and_plot(tmp_path, capsys):
@@ -81,15 +86,75 @@ def test_stochastic_methods_get_a_key_and_bench_kwargs(monkeypatch):
     assert result.ok and result.estimate == 2.0 and seen["scale"] == 2.0
 
 
-def test_time_budgets_skip_remaining_runs():
+def test_time_budgets_mark_rows_not_run_and_leave_the_summary():
     results = bench.run(quick=True, methods=["mutual_information:gaussian"], n=200,
                         method_budget=0.0, progress=False)
     assert [r.status for r in results][0] == "ok"
-    assert all(r.status.startswith("skipped: method") for r in results[1:])
+    assert all(r.status == bench.NOT_RUN and not r.ran for r in results[1:])
     assert len(results) == 2
+    (summary,) = bench.summarize(results)
+    assert summary["run"] == 1 and summary["not_run"] == 1 and summary["ok"] == 1
+    assert summary["failed"] == 0 and summary["mae"] == pytest.approx(abs(results[0].error))
     results = bench.run(quick=True, methods=["gaussian"], tasks=["multinormal-*"], n=200,
                         total_budget=0.0, progress=False)
-    assert results and all(r.status.startswith("skipped: total") for r in results)
+    assert results and all(r.status == bench.NOT_RUN for r in results)
+    # without a budget (the default, quick included) the planned rows all run
+    plain = bench.run(quick=True, methods=["mutual_information:gaussian"], n=200,
+                      progress=False)
+    assert len(plain) == 2 and all(r.ran for r in plain)
+    assert bench.QUICK["method_budget"] is None and bench.QUICK["total_budget"] is None
+
+
+def test_status_comes_from_the_estimate_and_absurd_values_are_flagged(monkeypatch):
+    def absurd(x, y):
+        return make_estimate(-1972041.25, 0.1)
+
+    def diverged(x, y):
+        return make_estimate(0.4, 0.1, status=Status.DIVERGED)
+
+    def fine(x, y):
+        return make_estimate(1.0, 0.05)
+
+    for name, fn in (("absurd", absurd), ("diverged", diverged), ("fine", fine)):
+        _add_method(monkeypatch, "mutual_information", name, fn)
+    results = bench.run(quick=True, methods=["absurd", "diverged", "fine"],
+                        tasks=["multinormal-sparse-*"], n=100, progress=False)
+    rows = {r.method: r for r in results}
+    assert rows["absurd"].status.startswith("flagged") and not rows["absurd"].ok
+    assert rows["diverged"].status == "error: training diverged"
+    assert np.isnan(rows["diverged"].estimate)
+    assert rows["fine"].ok and rows["fine"].stderr == pytest.approx(0.05)
+    # 1.0 vs 1.0217 is inside 1 ± 1.96·0.05: the interval column says so
+    assert rows["fine"].covered == 1.0
+    assert bench.judge(float("nan"), 0.5) == "flagged: non-finite estimate"
+    assert bench.judge(4.5, 1.0) == "flagged: |error| > max(1 nat, 3·|truth|)"
+    assert bench.judge(3.9, 1.0) == "ok" and bench.judge(1.05, 0.1) == "ok"
+    assert bench.judge(0.0, 0.5, code=int(Status.NOT_CONVERGED)).startswith("error")
+
+
+def test_bmi_suite_with_seeds_and_copula(tmp_path, capsys):
+    assert main(["bench", "--suite", "bmi", "--list", "--methods", "gaussian"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 40
+    png, out = tmp_path / "bmi.png", tmp_path / "bmi.json"
+    assert main(["bench", "--suite", "bmi", "--methods", "gaussian", "--tasks",
+                 "1v1-normal-0.75,1v1-bimodal-0.75", "--n", "400", "--seeds", "3",
+                 "--copula", "both", "--no-progress", "--plot", str(png),
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seed sd" in printed and "in 95% CI" in printed and "within 0.1" in printed
+    payload = json.loads(out.read_text())
+    rows = {(r["task"], r["method"]): r for r in payload["results"]}
+    assert set(rows) == {(t, m) for t in ("1v1-normal-0.75", "1v1-bimodal-0.75")
+                         for m in ("gaussian", "gaussian+copula")}
+    assert all(r["seeds"] == 3 and r["spread"] > 0 for r in rows.values())
+    # the bimodal margins fool the Gaussian estimator; their ranks do not
+    bimodal = rows["1v1-bimodal-0.75", "gaussian+copula"]["error"]
+    assert abs(bimodal) < abs(rows["1v1-bimodal-0.75", "gaussian"]["error"])
+    assert {s["method"] for s in payload["summary"]} == {"gaussian", "gaussian+copula"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        main(["bench", "--suite", "bmi", "--seeds", "0"])
 
 
 def test_plan_is_round_robin():
@@ -161,3 +226,10 @@ def test_estimate_refuses_pickles_and_bad_files(tmp_path, capsys):
         assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "pickle" in err.lower() and "unsupported file type" in err
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", "--x", str(tmp_path / "empty.npy"), "--method", "gaussian"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "empty.npy" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()[-1]) < 200 and err.count("error:") == 1

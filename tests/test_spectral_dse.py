@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -172,3 +176,37 @@ def test_dsmi_traced_labels_need_n_classes():
         jax.jit(lambda z, y: spectral.dsmi(z, y, key=key, sigma=1.0).value)(z, labels)
     f = jax.jit(lambda z, y: spectral.dsmi(z, y, key=key, sigma=1.0, n_classes=3).value)
     assert float(f(z, labels)) == pytest.approx(np.log(3), abs=1e-4)
+
+
+SHARDED = r"""
+import jax, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from infoest import spectral
+from infoest.ops import kernels
+assert len(jax.devices()) == 4
+mesh = jax.make_mesh((4,), ("rows",))
+z = np.random.default_rng(0).normal(size=(512, 6)).astype(np.float32)
+zs = jax.device_put(z, NamedSharding(mesh, P("rows")))
+key = jax.random.PRNGKey(3)
+one = spectral.dse(z, solver="lanczos", key=key, sigma=1.5, rank=32)
+many = spectral.dse(zs, solver="lanczos", key=key, sigma=1.5, rank=32)
+assert abs(float(one.value) - float(many.value)) < 1e-4 * float(one.value), (one, many)
+assert abs(float(one.stderr) - float(many.stderr)) < 0.05 * float(one.stderr)
+# the products: row-sharded over the 4 devices and equal to the dense operator's
+auto, axis = kernels.row_sharding(zs)
+x = jax.device_put(zs, NamedSharding(auto, P(axis)))
+v = np.random.default_rng(1).normal(size=(512, 3)).astype(np.float32)
+out = jax.jit(lambda x, v: kernels.sharded_diffusion_matvec(x, 1.5, auto, axis,
+                                                            block_size=32)[0](v))(x, v)
+k, _ = kernels.symmetric_normalize(kernels.gaussian_affinity(z, 1.5))
+np.testing.assert_allclose(np.asarray(out), np.asarray(k @ v), rtol=2e-4, atol=2e-5)
+assert len(out.sharding.device_set) == 4 and out.sharding.spec[0] == "rows"
+print("ok")
+"""
+
+
+def test_lanczos_on_row_sharded_samples_equals_one_device():
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    run = subprocess.run([sys.executable, "-c", SHARDED], env={**os.environ, "XLA_FLAGS": flags},
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]

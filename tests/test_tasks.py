@@ -59,15 +59,97 @@ def test_student_with_dispersion_adds_gaussian_part():
                                        abs=1e-12)
 
 
+def _base_name(name: str) -> str:
+    """The BMI base task of a (possibly repeatedly) transformed task id."""
+    while name not in BMI_BASE:
+        if name == "1v1-bimodal-0.75":
+            return "1v1-normal-0.75"
+        name = name.split("-", 1)[1]
+    return name
+
+
 def test_bmi_v1_names_and_truths():
     v1 = tasks.bmi_v1()
     by_name = {t.name: t.value for t in v1}
-    assert len(by_name) == len(v1) == 31
+    assert len(by_name) == len(v1) == 40
     for name, value in BMI_BASE.items():
         assert by_name[name] == pytest.approx(value, abs=1e-4), name
     for name, value in by_name.items():  # transformed variants keep their base's truth
-        base = name.split("-", 1)[1] if name not in BMI_BASE else name
-        assert value == pytest.approx(BMI_BASE[base], abs=1e-4), name
+        assert value == pytest.approx(BMI_BASE[_base_name(name)], abs=1e-4), name
+    new = {"1v1-bimodal-0.75", "wiggly-1v1-normal-0.75",
+           "swissroll_x-normal_cdf-1v1-normal-0.75"}
+    new |= {f"spiral-{p}multinormal-sparse-{d}-{d}-2-2.0" for p in ("", "normal_cdf-")
+            for d in (3, 5, 25)}
+    assert new <= set(by_name)
+    assert len([t for t in tasks.all_tasks("mutual_information") if t.name in by_name]) == 40
+
+
+def _same_order(base, mapped):
+    """Every column of ``mapped`` is a non-decreasing function of the same column of ``base``."""
+    base, mapped = np.asarray(base, np.float64), np.asarray(mapped, np.float64)
+    for c in range(base.shape[1]):
+        order = np.argsort(base[:, c], kind="stable")
+        assert np.all(np.diff(mapped[order, c]) >= 0), c
+
+
+def test_bimodal_and_wiggly_are_increasing_maps_of_the_binormal():
+    # Invariance argument: the maps are strictly increasing, so I(X;Y) is the binormal's.
+    from infoest.tasks import bmi
+
+    z = bmi.bivariate_normal(0.75).sample(KEY, 4000)
+    for task in (bmi.bimodal(0.75), bmi.wiggly(bmi.bivariate_normal(0.75))):
+        mapped = task.sample(KEY, 4000)
+        for a, b in zip(z, mapped, strict=True):
+            _same_order(a, b)
+    grid = jnp.linspace(-8.0, 8.0, 20001)
+    for fn in (bmi.wiggly_x, bmi.wiggly_y, bmi.bimodal_icdf_x, bmi.bimodal_icdf_y):
+        assert float(jnp.min(jnp.diff(fn(grid)))) > 0, fn.__name__
+    # the inverse CDF inverts the mixture CDF, and the margins follow the mixture
+    u = jnp.linspace(0.001, 0.999, 999)
+    t = bmi.mixture_quantile(jax.scipy.special.ndtri(u), *bmi.BIMODAL_X)
+    cdf = 0.3 * stats.norm.cdf(np.asarray(t)) + 0.7 * stats.norm.cdf(np.asarray(t) - 5.0)
+    np.testing.assert_allclose(cdf, u, atol=2e-6)
+    x, _ = bmi.bimodal(0.75).sample(KEY, 4000)
+    mix_cdf = lambda v: 0.3 * stats.norm.cdf(v) + 0.7 * stats.norm.cdf(v - 5.0)  # noqa: E731
+    assert stats.kstest(np.asarray(x).ravel(), mix_cdf).pvalue > 0.01
+
+
+def test_spiral_and_swiss_roll_are_invertible():
+    # Invariance argument: both maps have an explicit inverse on the sampled points.
+    from infoest.tasks import bmi
+
+    for base in (D.multinormal_sparse(3, 3), D.transformed(D.multinormal_sparse(5, 5),
+                                                           D.normal_cdf)):
+        (x0, y0), (x1, y1) = base.sample(KEY, 2000), bmi.spiral(base).sample(KEY, 2000)
+        dx, dy = x0.shape[1], y0.shape[1]
+        assert not np.allclose(x0, x1, atol=0.05)
+        np.testing.assert_allclose(bmi.spiral_map(x1, (0, 1), -1.0 / dx), x0, atol=1e-4)
+        np.testing.assert_allclose(bmi.spiral_map(y1, (1, 2), -1.0 / dy), y0, atol=1e-4)
+    uniform = D.transformed(D.bivariate_normal(0.75), D.normal_cdf)
+    (u, v), (roll, v1) = uniform.sample(KEY, 2000), bmi.swiss_roll(uniform).sample(KEY, 2000)
+    assert roll.shape == (2000, 2)
+    recovered = (21.0 * jnp.linalg.norm(roll, axis=1) / (1.5 * jnp.pi) - 1.0) / 2.0
+    np.testing.assert_allclose(recovered, u[:, 0], atol=1e-5)
+    np.testing.assert_array_equal(v, v1)
+    with pytest.raises(ValueError, match="dy >= 3"):
+        bmi.spiral(D.multinormal_sparse(2, 2))
+    with pytest.raises(ValueError, match="one-dimensional"):
+        bmi.swiss_roll(D.multinormal_sparse(2, 2))
+
+
+def test_new_bmi_tasks_large_n_estimate():
+    # A numerical check of the truth beside the invariance argument: KSG on the 1x1 maps
+    # and on the Swiss roll, at n = 10 000.
+    from infoest.tasks import bmi
+
+    for task in (bmi.bimodal(0.75), bmi.wiggly(bmi.bivariate_normal(0.75))):
+        x, y = task.sample(KEY, 10_000)
+        est = infoest.mutual_information(x, y, method="ksg", k=4)
+        assert float(est.value) == pytest.approx(task.value, abs=0.03), task.name
+    task = bmi.swiss_roll(D.transformed(D.bivariate_normal(0.75), D.normal_cdf))
+    x, y = task.sample(KEY, 10_000)
+    assert float(infoest.mutual_information(x, y, method="ksg", k=4).value) == pytest.approx(
+        task.value, abs=0.05)
 
 
 def test_closed_forms_of_other_quantities():

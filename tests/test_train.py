@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -186,3 +191,184 @@ def test_mismatched_data_raises():
         fit(_mse, MODEL, (x, y[:-1]), key=KEY, steps=10, batch_size=8)
     with pytest.raises(TypeError, match="steps"):
         fit(_mse, MODEL, (x, y), key=KEY, steps=10.0, batch_size=8)
+
+
+# ----------------------------------------------------------------------------- the pieces
+
+from infoest.train import (  # noqa: E402
+    Hyper,
+    Objective,
+    Plan,
+    diverged,
+    evaluate,
+    init,
+    next_rows,
+    step,
+)
+
+
+def _hyper(**kw):
+    base = dict(learning_rate=jnp.float32(0.1), min_delta=jnp.float32(0.0),
+                max_loss=jnp.float32(jnp.inf), ema_decay=None)
+    return Hyper(**{**base, **kw})
+
+
+def _guarded_sgd(lr=0.1):
+    return optax.apply_if_finite(optax.sgd(lr), max_consecutive_errors=10**6)
+
+
+def test_step_applies_sgd_and_rejects_a_nan_or_exploding_loss():
+    def quad(w, batch, key, st):
+        return jnp.sum((w - batch) ** 2), (None, st)
+
+    plan = Plan(steps=3)
+    opt = _guarded_sgd()
+    s0 = init(jnp.zeros(2), opt, plan=plan)
+    s1, (loss, _) = step(s0, jnp.ones(2), KEY, objective=quad, optimizer=opt, hyper=_hyper())
+    np.testing.assert_allclose(s1.params, [0.2, 0.2])  # w - 0.1 * 2 (w - 1)
+    assert float(loss) == 2.0 and bool(s1.active) and int(s1.steps_run) == 1
+    s2, _ = step(s1, jnp.array([jnp.nan, 1.0]), KEY, objective=quad, optimizer=opt,
+                 hyper=_hyper())
+    np.testing.assert_allclose(s2.params, s1.params)
+    assert not bool(s2.active) and int(s2.status) == STATUS["nonfinite"]
+    s3, _ = step(s1, jnp.full(2, 100.0), KEY, objective=quad, optimizer=opt,
+                 hyper=_hyper(max_loss=jnp.float32(1e3)))
+    np.testing.assert_allclose(s3.params, s1.params)
+    assert int(s3.status) == STATUS["exploded"] and int(s3.steps_run) == 1
+
+
+def test_next_rows_is_an_epoch_permutation():
+    plan = Plan(steps=10, batch_size=4, n_train=10)
+    s = init(jnp.zeros(1), optax.sgd(0.1), plan=plan)
+    rows = []
+    for i in range(2):
+        s, r = next_rows(s, jnp.int32(i), KEY, plan)
+        rows.append(np.asarray(r))
+    seen = np.concatenate(rows)
+    assert len(set(seen.tolist())) == 8 and seen.max() < 10  # distinct rows in one epoch
+    s, r = next_rows(s, jnp.int32(2), KEY, plan)  # a new epoch: a new permutation
+    assert not np.array_equal(np.asarray(r), rows[0])
+
+
+def test_evaluate_counts_patience_and_keeps_the_best():
+    plan = Plan(steps=10, eval_every=1, patience=2, keep_best=True)
+    s = init(jnp.float32(0.0), optax.sgd(0.1), plan=plan)
+    for i, (w, metric) in enumerate([(1.0, 3.0), (2.0, 1.0), (3.0, 2.0), (4.0, 1.5)]):
+        s = dataclasses.replace(s, params=jnp.float32(w))
+        s, value = evaluate(s, jnp.int32(i), lambda p, st, m=metric: jnp.float32(m),
+                            hyper=_hyper(), plan=plan)
+    assert float(s.best_eval) == 1.0 and int(s.best_step) == 2 and float(s.best) == 2.0
+    assert not bool(s.active) and int(s.status) == STATUS["early_stopped"]
+
+
+def test_objective_adapts_the_three_loss_forms():
+    static = None
+    plain = Objective(lambda m, b, k: m * b, static, False)
+    with_aux = Objective(lambda m, b, k: (m * b, {"a": b}), static, False)
+    stateful = Objective(lambda m, b, k, s: (m * b, None, s + 1), static, True)
+    assert plain(2.0, 3.0, KEY, None) == (6.0, (None, None))
+    assert with_aux(2.0, 3.0, KEY, None)[1][0] == {"a": 3.0}
+    assert stateful(2.0, 3.0, KEY, 4)[1][1] == 5
+
+
+def test_exploding_loss_is_diverged():
+    def loss(model, batch, key):
+        return _mse(model, batch, key)[0] * 1e6
+
+    res = fit(loss, MODEL, _line(), key=KEY, steps=20, batch_size=16, max_loss=10.0,
+              throw=False)
+    assert int(res.status) == STATUS["exploded"] and bool(diverged(res)) and res.diverged
+    assert int(res.steps_run) == 0
+
+
+def test_diverged_sees_a_nonfinite_ema():
+    res = fit(_mse, MODEL, _line(), key=KEY, steps=5, batch_size=16, ema_decay=0.5)
+    assert not bool(diverged(res))
+    bad = eqx.tree_at(lambda r: r.ema_model.weight, res, res.ema_model.weight * jnp.nan)
+    assert bool(diverged(bad))
+
+
+@pytest.mark.parametrize("lr", [float("nan"), -1.0, 0.0, float("inf")])
+def test_bad_learning_rate_raises_naming_it(lr):
+    with pytest.raises(ValueError, match="learning_rate"):
+        fit(_mse, MODEL, _line(), key=KEY, steps=5, batch_size=16, learning_rate=lr)
+
+
+def test_optimizer_constructor_and_reused_instance_do_not_recompile():
+    traces = []
+
+    def loss(model, batch, key):
+        traces.append(1)
+        return _mse(model, batch, key)[0]
+
+    for lr in (0.01, 0.02):
+        fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=optax.sgd,
+            learning_rate=lr)
+    first = len(traces)
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=optax.sgd,
+        learning_rate=0.5)
+    assert len(traces) == first
+    opt = optax.adam(1e-3)
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=opt)
+    second = len(traces)
+    fit(loss, MODEL, _line(seed=3), key=KEY, steps=5, batch_size=16, optimizer=opt)
+    assert len(traces) == second
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=_Momentum(0.9))
+    third = len(traces)
+    fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=_Momentum(0.9),
+        learning_rate=0.3)
+    assert len(traces) == third > second
+
+
+class _Momentum(eqx.Module):
+    """A configured optimiser constructor that hashes by value."""
+
+    momentum: float = eqx.field(static=True)
+
+    def __call__(self, learning_rate):
+        return optax.sgd(learning_rate, momentum=self.momentum)
+
+
+def test_vmap_of_fits_closing_over_batched_values():
+    # The online sampler closes over a batched slope; fits run one after another on CPU.
+    def one(slope):
+        def sample(key, step):
+            x = jax.random.normal(key, (32, 1))
+            return x, slope * x
+
+        return fit(_mse, MODEL, sample, key=KEY, steps=200, learning_rate=0.05).model.weight
+
+    slopes = jnp.array([1.0, -2.0, 3.0])
+    np.testing.assert_allclose(jax.vmap(one)(slopes)[:, 0, 0], slopes, atol=0.02)
+
+
+_SHARDED = """
+import jax, jax.numpy as jnp, numpy as np, equinox as eqx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from infoest.train import fit
+assert jax.device_count() == 4
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.normal(size=(512, 3)), jnp.float32)
+y = x @ jnp.asarray([[1.0], [-2.0], [0.5]]) + 0.1
+model = eqx.nn.MLP(3, 1, 16, 1, key=jax.random.PRNGKey(0))
+def loss(m, batch, key):
+    return jnp.mean((jax.vmap(m)(batch[0]) - batch[1]) ** 2)
+mesh = Mesh(np.array(jax.devices()), ("data",))
+rows = NamedSharding(mesh, P("data"))
+one = fit(loss, model, (x, y), key=jax.random.PRNGKey(1), steps=50, batch_size=64)
+xs, ys = jax.device_put(x, rows), jax.device_put(y, rows)
+par = fit(loss, model, (xs, ys), key=jax.random.PRNGKey(1), steps=50, batch_size=64,
+          sharding=rows)
+np.testing.assert_allclose(par.train_loss, one.train_loss, rtol=2e-4, atol=1e-6)
+np.testing.assert_allclose(par.model.layers[0].weight, one.model.layers[0].weight, rtol=1e-3,
+                           atol=1e-5)
+print("OK", float(one.train_loss[-1]))
+"""
+
+
+def test_data_parallel_fit_equals_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, timeout=300,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]

@@ -1,26 +1,53 @@
 """``infoest bench``: every registered estimator on the ground-truth tasks of its quantity.
 
-Methods come from the registry ([`infoest.methods`][infoest.methods]), tasks from the discovery
-protocol of
-`infoest.tasks` (each task module's ``tasks(quick)``), so a newly registered estimator or
-task is benchmarked with no change here. [`run`][infoest.bench.run] returns
-[`Result`][infoest.bench.Result] rows;
-[`format_table`][infoest.bench.format_table], [`write_json`][infoest.bench.write_json] and
-[`plot`][infoest.bench.plot] report them.
+Methods come from the registry (:func:`infoest.methods`), tasks from the discovery protocol of
+:mod:`infoest.tasks` (each task module's ``tasks(quick)``) or from a suite (``suite="bmi"``:
+the 40 BMI v1 tasks), so a newly registered estimator or task is benchmarked with no change
+here. :func:`run` returns :class:`Result` rows, each with the estimate's own status, judged
+against the truth; :func:`format_table`, :func:`summarize`, :func:`write_json`, :func:`plot`
+and :func:`plot_tasks` report them.
 """
 
-from infoest.bench._report import format_table, plot, write_json
-from infoest.bench._runner import FULL, QUICK, Result, plan, run, select_methods, select_tasks
+from infoest.bench._report import (
+    format_summary,
+    format_table,
+    markdown_summary,
+    plot,
+    plot_tasks,
+    summarize,
+    write_json,
+)
+from infoest.bench._runner import (
+    FULL,
+    NOT_RUN,
+    QUICK,
+    SUITES,
+    WITHIN,
+    Result,
+    judge,
+    plan,
+    run,
+    select_methods,
+    select_tasks,
+)
 
 __all__ = [
     "FULL",
+    "NOT_RUN",
     "QUICK",
+    "SUITES",
+    "WITHIN",
     "Result",
+    "format_summary",
     "format_table",
+    "judge",
+    "markdown_summary",
     "plan",
     "plot",
+    "plot_tasks",
     "run",
     "select_methods",
     "select_tasks",
+    "summarize",
     "write_json",
 ]

@@ -155,8 +155,7 @@ class CausalTransformer(eqx.Module):
 def stacked_transformers(count: int, in_size: int, width: int = 32, heads: int = 1,
                          ff_width: int = 64, layers: int = 1, *, activation=jax.nn.elu,
                          key: Array, dtype=None) -> CausalTransformer:
-    """``count`` independently initialised
-    [`CausalTransformer`][infoest.nn.transformer.CausalTransformer] s stacked on axis 0
+    """``count`` independently initialised `CausalTransformer` s stacked on axis 0
     (apply with ``eqx.filter_vmap``).
 
     Same distribution as equinox's default initialisation (linear weights and biases

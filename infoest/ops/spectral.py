@@ -4,15 +4,17 @@ Exact path: eigenvalues only (``eigvalsh``; its gradient Σ f'(λ_i) v_i v_iᵀ 
 degenerate spectra, unlike gradients through eigenvectors), clipped at 0, and the Gram /
 covariance trick (x xᵀ and xᵀ x share their non-zero spectrum, decompose the smaller).
 
+Which eigensolver runs (host LAPACK or XLA) is decided by one documented rule,
+`infoest.ops.host_eigh.eig_backend` (``backend="auto"``), which looks at the devices and
+sharding of the data; every solver here takes ``backend=`` to override it.
+
 Fast path: matrix-free, for a symmetric PSD operator given as ``matvec(V) = A @ V`` on blocks
 ``V: (n, m)``:
 
-1. [`top_eigenpairs`][infoest.ops.spectral.top_eigenpairs] — Rayleigh–Ritz on a block Krylov space
-[Ω, AΩ, …, A^q Ω];
-2. [`lanczos`][infoest.ops.spectral.lanczos] — m independent Lanczos runs (one per column) with full
+1. `top_eigenpairs` — Rayleigh–Ritz on a block Krylov space [Ω, AΩ, …, A^q Ω];
+2. `lanczos` — m independent Lanczos runs (one per column) with full
    re-orthogonalisation, optionally restricted to the complement of a deflation basis;
-3. [`deflated_slq`][infoest.ops.spectral.deflated_slq] — tr f(A) ≈ Σ_{top} f(θ_i) +
-Hutchinson–Lanczos quadrature on the
+3. `deflated_slq` — tr f(A) ≈ Σ_{top} f(θ_i) + Hutchinson–Lanczos quadrature on the
    deflated rest (stochastic Lanczos quadrature, Ubaru, Chen & Saad, SIAM J. Matrix Anal.
    Appl. 38, 2017; deflation as in Hutch++, Meyer et al., SOSA 2021). Deflating the top of the
    spectrum removes most of the Hutchinson variance when a few eigenvalues dominate; a flat
@@ -21,19 +23,19 @@ Hutchinson–Lanczos quadrature on the
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import os
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 from jax.scipy.special import entr
 
+from infoest.ops.host_eigh import eig_backend, eigh, eigvalsh, host_eigh, host_eigvalsh
+
 __all__ = [
+    "eig_backend",
+    "eigh",
+    "eigvalsh",
     "host_eigh",
     "orthonormalize",
     "host_eigvalsh",
@@ -50,48 +52,6 @@ __all__ = [
 ]
 
 
-_BLAS = None
-
-
-def _one_blas_thread():
-    """Limit the host BLAS/LAPACK to one thread (if ``threadpoolctl`` is installed).
-
-    The host problems here are small (≲ 10³): a multi-threaded LAPACK gains little on them
-    and, on a loaded machine, its spin-waiting threads slow a 256 × 256 ``eigh`` down by
-    10-50x (measured on 2 shared cores).
-    """
-    global _BLAS
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def _np_eigh(a):
-    with _one_blas_thread():
-        w, v = np.linalg.eigh(np.asarray(a, dtype=np.float64))
-    return w.astype(np.float32), v.astype(np.float32)
-
-
-def host_eigh(a: Array) -> tuple[Array, Array]:
-    """Eigen-decomposition of small symmetric matrices (batched) by LAPACK on the host.
-
-    XLA's CPU ``eigh``/``qr`` are one to two orders of magnitude slower than LAPACK for the
-    few-hundred-sized dense problems of the Lanczos solvers, so these run through
-    ``jax.pure_callback`` (works under ``jit``/``vmap``; not differentiable, and a host round
-    trip on accelerators), single-threaded. Computed in float64, returned through float32
-    (the callback thread does not see a ``jax.enable_x64`` context), then cast to
-    ``a.dtype``: ample for the stochastic solvers that use it.
-    """
-    f32 = jnp.float32
-    shapes = (jax.ShapeDtypeStruct(a.shape[:-1], f32), jax.ShapeDtypeStruct(a.shape, f32))
-    w, v = jax.pure_callback(_np_eigh, shapes, a, vmap_method="sequential")
-    return w.astype(a.dtype), v.astype(a.dtype)
-
-
 def _inv_sqrt_kept(lam: Array) -> Array:
     """1/√λ for eigenvalues above ``10 · eps · max λ``, 0 for the (numerically zero) rest."""
     keep = lam > jnp.finfo(lam.dtype).eps * 10 * jnp.max(lam)
@@ -103,97 +63,21 @@ def orthonormalize(a: Array) -> Array:
 
     Symmetric orthonormalisation Q = A V Λ^{−1/2} from the small Gram matrix AᵀA = V Λ Vᵀ,
     applied twice (numerically like CholeskyQR2); directions with Λ below ``eps·max Λ`` are
-    dropped (returned as zero columns). Cost: two n b² matmuls and two b × b ``host_eigh``.
+    dropped (returned as zero columns). Cost: two n b² matmuls and two b × b ``eigh``.
     """
     for _ in range(2):
-        lam, v = host_eigh(a.T @ a)
+        lam, v = eigh(a.T @ a)
         a = a @ (v * _inv_sqrt_kept(lam)[None, :])
     return a
 
 
-_POOL = None
-
-
-def _np_eigvalsh(bits, *, vectors: bool, dtype):
-    """LAPACK ``eigvalsh``/``eigh`` of a stack of symmetric matrices on the host, float64.
-
-    Arrays cross the callback boundary as raw ``uint32`` words (see `_host_eig`).
-    Stacks are spread over a thread pool (one LAPACK thread per matrix, one worker per core);
-    a single matrix of size ≤ 1024 also runs single-threaded (see `_one_blas_thread`).
-    """
-    global _POOL
-    a = np.ascontiguousarray(bits).view(dtype)[..., 0]  # (..., m, m, words) -> (..., m, m)
-    flat = a.astype(np.float64).reshape(-1, *a.shape[-2:])
-    solve = np.linalg.eigh if vectors else np.linalg.eigvalsh
-    if len(flat) == 1 and a.shape[-1] > 1024:
-        out = [solve(flat[0])]
-    else:
-        with _one_blas_thread():
-            if len(flat) == 1:
-                out = [solve(flat[0])]
-            else:
-                if _POOL is None:
-                    _POOL = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
-                out = list(_POOL.map(solve, flat))
-
-    def words(x):
-        return np.ascontiguousarray(x.astype(dtype)).view(np.uint32).reshape(
-            *x.shape, -1)
-
-    w = np.stack([o[0] if vectors else o for o in out]).reshape(a.shape[:-1])
-    if vectors:
-        return words(w), words(np.stack([o[1] for o in out]).reshape(a.shape))
-    return words(w)
-
-
-def _host_eig(a: Array, vectors: bool):
-    """Host LAPACK call. Values travel as ``uint32`` words (``bitcast_convert_type``):
-    the callback runs outside any ``jax.enable_x64`` context, where float64 arguments may
-    arrive silently converted to float32."""
-    dtype = np.dtype(a.dtype)
-    words = dtype.itemsize // 4
-
-    def spec(shape):
-        return jax.ShapeDtypeStruct((*shape, words), jnp.uint32)
-
-    bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
-    bits = bits[..., None] if words == 1 else bits
-    shape = (spec(a.shape[:-1]), spec(a.shape)) if vectors else spec(a.shape[:-1])
-    fn = partial(_np_eigvalsh, vectors=vectors, dtype=dtype)
-    out = jax.pure_callback(fn, shape, bits, vmap_method="expand_dims")
-
-    def back(x):
-        return jax.lax.bitcast_convert_type(x[..., 0] if words == 1 else x, a.dtype)
-
-    return tuple(back(x) for x in out) if vectors else back(out)
-
-
-@jax.custom_jvp
-def host_eigvalsh(a: Array) -> Array:
-    """Eigenvalues (ascending) of symmetric ``a: (..., m, m)`` by host LAPACK, differentiable.
-
-    A ``jax.pure_callback`` (``jit``/``vmap`` ready; a ``vmap`` batch reaches LAPACK as one
-    stack, solved in parallel across cores). The JVP is the eigenvalue perturbation formula
-    dλ_i = v_iᵀ dA v_i, with the eigenvectors from a second host call (first derivatives only;
-    finite also for degenerate spectra). Computed in float64, returned in ``a.dtype``. On CPU
-    this is 1.5-10x faster than XLA's ``eigh`` for m in the hundreds to thousands.
-    """
-    return _host_eig(a, False)
-
-
-@host_eigvalsh.defjvp
-def _host_eigvalsh_jvp(primals, tangents):
-    (a,), (da,) = primals, tangents
-    w, v = _host_eig(a, True)
-    return w, jnp.einsum("...ji,...jk,...ki->...i", v, da, v)
-
-
-def eigvalsh_psd(a: Array, *, entrywise: bool = False) -> Array:
+def eigvalsh_psd(a: Array, *, entrywise: bool = False, backend: str = "auto") -> Array:
     """Eigenvalues (ascending) of a symmetric PSD matrix, symmetrised first.
 
-    On CPU through LAPACK on the host ([`host_eigvalsh`][infoest.ops.spectral.host_eigvalsh]), on
-    accelerators XLA's
-    ``eigvalsh``. Eigenvalues below the rounding level of ``a`` are set to 0: they are
+    Host LAPACK or XLA's ``eigvalsh`` by the rule of `infoest.ops.host_eigh.eig_backend`
+    (``backend="auto"``; ``"host"``/``"xla"`` force one). A matrix the solver cannot
+    diagonalise gives NaN eigenvalues (callers report `Status.NOT_CONVERGED`).
+    Eigenvalues below the rounding level of ``a`` are set to 0: they are
     numerical noise, and Rényi entropies with α < 1 would otherwise amplify them.
 
     The rounding level depends on how ``a`` was formed. A Gram or covariance matrix formed by
@@ -206,13 +90,13 @@ def eigvalsh_psd(a: Array, *, entrywise: bool = False) -> Array:
     d = 256, σ = 10.)
     """
     a = 0.5 * (a + jnp.swapaxes(a, -1, -2))
-    lam = host_eigvalsh(a) if jax.default_backend() == "cpu" else jnp.linalg.eigvalsh(a)
+    lam = eigvalsh(a, backend)
     level = 1 if entrywise else a.shape[-1]
     tol = level * jnp.finfo(lam.dtype).eps * jnp.max(lam, axis=-1, keepdims=True)
-    return jnp.where(lam > tol, lam, 0.0)
+    return jnp.where((lam > tol) | jnp.isnan(lam), lam, 0.0)  # NaN (solver failed) kept
 
 
-def gram_eigvalsh(z: Array) -> Array:
+def gram_eigvalsh(z: Array, backend: str = "auto") -> Array:
     """The spectrum of zᵀz (equivalently the non-zero spectrum of z zᵀ), length min(n, d).
 
     Decomposes the smaller of the d × d covariance and the n × n Gram matrix (static choice
@@ -220,7 +104,7 @@ def gram_eigvalsh(z: Array) -> Array:
     """
     n, d = z.shape[-2:]
     zt = jnp.swapaxes(z, -1, -2)
-    return eigvalsh_psd(zt @ z if d <= n else z @ zt)
+    return eigvalsh_psd(zt @ z if d <= n else z @ zt, backend=backend)
 
 
 def safe_log(x: Array) -> Array:
@@ -317,7 +201,7 @@ def gauss_quadrature(alpha: Array, beta: Array) -> tuple[Array, Array]:
         + jax.vmap(lambda b: jnp.diag(b, 1))(beta)
         + jax.vmap(lambda b: jnp.diag(b, -1))(beta)
     )
-    theta, u = host_eigh(t)
+    theta, u = eigh(t)
     return theta, u[:, 0, :] ** 2
 
 
@@ -347,9 +231,9 @@ def top_eigenpairs(
         q = orthonormalize(_project(matvec(q), deflate))
     y = _project(matvec(q), deflate)
     core = q.T @ y
-    lam, v = host_eigh(0.5 * (core + core.T))
+    lam, v = eigh(0.5 * (core + core.T))
     b = y @ (v * _inv_sqrt_kept(lam)[None, :])  # Â = B Bᵀ
-    theta, u = host_eigh(b.T @ b)  # eigenvalues θ = s², vectors B u / s
+    theta, u = eigh(b.T @ b)  # eigenvalues θ = s², vectors B u / s
     inv_s = _inv_sqrt_kept(theta)
     theta = jnp.where(inv_s > 0, theta, 0.0)
     return theta[::-1], (b @ (u * inv_s[None, :]))[:, ::-1]
@@ -369,18 +253,19 @@ def deflated_slq(
     oversample: int = 16,
     known: Array | None = None,
     known_values: Array | None = None,
-) -> tuple[Array, Array]:
+    return_basis: bool = False,
+) -> tuple[Array, ...]:
     """Estimate tr f(A) for several ``fns`` (each with f(0) = 0) of a symmetric PSD operator.
 
     ``known: (n, j)`` orthonormal eigenvectors with eigenvalues ``known_values`` are deflated
-    exactly; the next ``rank`` eigenpairs come from
-    [`top_eigenpairs`][infoest.ops.spectral.top_eigenpairs] on a block of
+    exactly; the next ``rank`` eigenpairs come from `top_eigenpairs` on a block of
     ``rank + oversample`` vectors; the rest is Hutchinson (``probes`` Rademacher vectors) with
     ``steps``-point Lanczos quadrature on the complement.
 
     Returns ``(per_probe, top)``: ``per_probe: (probes, len(fns))`` are independent unbiased
     (up to quadrature) estimates of the traces (exact top part included in each), and ``top``
-    the deflated eigenvalues (known first). Cost: power_iters + 1 products with blocks of
+    the deflated eigenvalues (known first); with ``return_basis`` also their eigenvectors
+    ``(n, j + rank)``. Cost: power_iters + 1 products with blocks of
     ``rank + oversample`` vectors and ``steps`` products with blocks of ``probes`` vectors.
     """
     k_omega, k_probe = jax.random.split(key)
@@ -402,4 +287,6 @@ def deflated_slq(
     theta = jnp.maximum(theta, 0.0)
     sq = jnp.sum(z * z, axis=0)
     rest = jnp.stack([sq * jnp.sum(w * f(theta), axis=1) for f in fns], axis=1)
+    if return_basis:
+        return exact[None, :] + rest, top, basis
     return exact[None, :] + rest, top

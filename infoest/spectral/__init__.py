@@ -1,10 +1,10 @@
 """Spectral (matrix-based) information measures.
 
-- `matrix entropy`: von Neumann / Rényi entropy of a
+- matrix entropy (`infoest.spectral._matrix`): von Neumann / Rényi entropy of a
   representation's trace-normalised covariance, effective rank, Diff-eRank, truncated entropy;
-- `matrix Rényi-α`: Giraldo et al.'s entropy, joint entropy and
+- matrix Rényi-α (`infoest.spectral._renyi`): Giraldo et al.'s entropy, joint entropy and
   mutual information of Gram matrices;
-- `DSE` / `DSMI`: diffusion spectral
+- DSE (`infoest.spectral._dse`) / DSMI (`infoest.spectral._dsmi`): diffusion spectral
   entropy and mutual information.
 
 Registered methods: ``entropy``: ``"matrix"``, ``"renyi"``, ``"dse"``;

@@ -17,8 +17,7 @@ Two solvers:
 - ``"exact"``: dense eigenvalues of K (``eigvalsh``), differentiable (finite gradients for
   duplicated rows: values-only decomposition, zero eigenvalues masked), O(n² d + n³).
 - ``"lanczos"``: DSE = log T − H / T with T = tr K^t and H = tr(K^t log K^t), both from one
-  deflated stochastic Lanczos quadrature
-  ([`infoest.ops.spectral.deflated_slq`][infoest.ops.spectral.deflated_slq]): the top
+  deflated stochastic Lanczos quadrature (`infoest.ops.spectral.deflated_slq`): the top
   eigenvector √(G 1) (λ = 1) exactly, the next ``rank`` eigenvalues by randomised subspace
   iteration with a Nyström finish (``power_iters`` + 1 products with rank + 16 vectors), the
   remainder by Hutchinson with ``probes`` Rademacher vectors and ``steps`` Lanczos steps on
@@ -46,6 +45,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from infoest import _checks
 from infoest._estimate import Estimate
@@ -55,10 +56,14 @@ from infoest.ops.kernels import (
     check_sigma,
     diffusion_matvec,
     gaussian_affinity,
+    row_sharding,
+    sharded_diffusion_matvec,
     symmetric_normalize,
+    weighted_diffusion,
 )
 from infoest.ops.spectral import deflated_slq, eigvalsh_psd, safe_log, safe_pow, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
+from infoest.spectral._stderr import influence_stderr
 from infoest.spectral._units import estimate
 
 __all__ = ["diffusion_spectrum", "dse_from_spectrum", "dse"]
@@ -67,15 +72,24 @@ SOLVERS = ("exact", "lanczos")
 DENSE_MAX_N = 16_384  # the lanczos solver materialises K (n² floats) up to this size
 
 
-def diffusion_spectrum(z: Array, sigma, *, mask: Array | None = None) -> Array:
+def diffusion_spectrum(
+    z: Array, sigma, *, mask: Array | None = None, weights: Array | None = None
+) -> Array:
     """Eigenvalues (ascending, clipped to [0, 1]) of K = W^{−1/2} G W^{−1/2} for ``z: (n, d)``.
 
     ``sigma`` is a number or a rule (``"median"``, ``"sqrt_dim"``). With a boolean ``mask``
-    the operator of the sub-sample ``z[mask]`` (padded with zero eigenvalues).
+    the operator of the sub-sample ``z[mask]`` (padded with zero eigenvalues); with
+    ``weights`` that of the weighted sample (`infoest.ops.kernels.weighted_diffusion`).
     """
     g = gaussian_affinity(z, bandwidth(z, sigma))
-    k, _ = symmetric_normalize(g, mask)
-    return jnp.minimum(eigvalsh_psd(k, entrywise=True), 1.0)
+    w = jnp.ones(z.shape[0], z.dtype) if weights is None else weights
+    if mask is not None:
+        w = w * mask.astype(z.dtype)
+    return _spectrum(g, w)
+
+
+def _spectrum(g: Array, w: Array) -> Array:
+    return jnp.minimum(eigvalsh_psd(weighted_diffusion(g, w), entrywise=True), 1.0)
 
 
 def dse_from_spectrum(lam: Array, t=1.0) -> Array:
@@ -85,18 +99,52 @@ def dse_from_spectrum(lam: Array, t=1.0) -> Array:
 
 @partial(jax.jit, static_argnames=("rule",))
 def _exact(z, sigma, t, rule):
+    n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
-    return dse_from_spectrum(diffusion_spectrum(z, sigma), t), sigma
+    g = gaussian_affinity(z, sigma)
+
+    def entropy(w, g, t):
+        return dse_from_spectrum(_spectrum(g, w), t)
+
+    value = entropy(jnp.full((n,), 1.0 / n, z.dtype), g, t)
+    stderr = influence_stderr(lambda w, d: entropy(w, *d), (g, t))
+    return value, stderr, sigma
+
+
+def _sampling_variance(matvec, deg, top, vecs, rest, value, tr_pow, t, n):
+    """Influence-function variance of DSE from the deflated eigenpairs (Lanczos solver).
+
+    c = diag(h(K)) with h(λ) = t p (−log p − DSE), p = λ^t / tr K^t (the λ ∂DSE/∂λ of each
+    eigenvalue), taken exactly on the ``top`` eigenvectors and as the remainder's mean on
+    their complement (``rest`` = the remainder's tr K^t and tr K^t log K^t); the influence
+    of sample j is n (c_j − (G (c / d))_j) (`infoest.spectral._stderr`).
+    """
+    p_top = safe_pow(top, t) / tr_pow
+    h_top = t * p_top * (-safe_log(p_top) - value)
+    rest_p = rest[0] / tr_pow
+    rest_plogp = rest[1] / tr_pow - jnp.log(tr_pow) * rest_p
+    h_rest = t * (-rest_plogp - value * rest_p)
+    mass = jnp.sum(vecs**2, axis=1)
+    c = (vecs**2) @ h_top + (1.0 - mass) * h_rest / max(n - top.shape[0], 1)
+    root = jnp.sqrt(deg)
+    spread = root * matvec((c / root)[:, None])[:, 0]  # G (c / d) = √d ⊙ K (c / √d)
+    g = n * (c - spread)
+    influence = g - jnp.mean(g)
+    return jnp.sum(influence**2) / (n * (n - 1.0))
 
 
 @partial(
     jax.jit,
-    static_argnames=("rule", "rank", "probes", "steps", "power_iters", "block_size"),
+    static_argnames=("rule", "rank", "probes", "steps", "power_iters", "block_size", "shards"),
 )
-def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_size):
+def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_size,
+             shards=None):
     n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
-    if block_size is None:
+    if shards is not None:
+        matvec, deg = sharded_diffusion_matvec(z, sigma, *shards,
+                                               block_size=block_size or 512)
+    elif block_size is None:
         k, deg = symmetric_normalize(gaussian_affinity(z, sigma))
 
         def matvec(v):
@@ -106,19 +154,36 @@ def _lanczos(z, sigma, t, key, rule, rank, probes, steps, power_iters, block_siz
     top = jnp.sqrt(deg)
     top = (top / jnp.linalg.norm(top))[:, None]
     fns = (lambda x: safe_pow(x, t), lambda x: t * safe_pow(x, t) * safe_log(x))
-    per_probe, _ = deflated_slq(
+    per_probe, vals, vecs = deflated_slq(
         matvec, fns, key, n=n, dtype=z.dtype, rank=min(rank, n // 4),
         oversample=min(16, n // 4), probes=probes,
         steps=min(steps, n - 1), power_iters=power_iters, known=top,
-        known_values=jnp.ones((1,), z.dtype),
+        known_values=jnp.ones((1,), z.dtype), return_basis=True,
     )
     tr_pow, tr_plogp = jnp.mean(per_probe, axis=0)
     value = jnp.log(tr_pow) - tr_plogp / tr_pow
-    # delta method over the probe-wise estimates
+    # probe variance: delta method over the probe-wise estimates
     grad = jnp.stack([1.0 / tr_pow + tr_plogp / tr_pow**2, -1.0 / tr_pow])
     cov = jnp.cov(per_probe.T) / probes
-    stderr = jnp.sqrt(jnp.maximum(grad @ cov @ grad, 0.0))
-    return value, stderr, sigma
+    probe_var = jnp.maximum(grad @ cov @ grad, 0.0)
+    fixed = jnp.stack([jnp.sum(f(vals)) for f in fns])
+    rest = jnp.mean(per_probe, axis=0) - fixed
+    sampling = _sampling_variance(matvec, deg, vals, vecs, rest, value, tr_pow, t, n)
+    return value, jnp.sqrt(probe_var + sampling), sigma
+
+
+def _check_sizes(z, max_n, rank, probes, steps, power_iters, block_size):
+    """Validate the static sizes; ``(max_n, (rank, probes, steps, power_iters), block)``."""
+    if max_n is not None:
+        max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
+    rank = min(z.shape[1], 512) if rank is None else rank
+    sizes = (_checks.check_positive_int(rank, "rank", minimum=0),
+             _checks.check_positive_int(probes, "probes", minimum=2),
+             _checks.check_positive_int(steps, "steps", minimum=2),
+             _checks.check_positive_int(power_iters, "power_iters", minimum=0))
+    if block_size is not None:
+        block_size = _checks.check_positive_int(block_size, "block_size")
+    return max_n, sizes, block_size
 
 
 def _subsample(z, max_n, key):
@@ -171,37 +236,48 @@ def dse(
             subspace-iteration powers).
         block_size: ``"lanczos"`` only: rows of G recomputed per block so that the n × n
             matrix is never stored; ``None`` stores K when n ≤ 16 384 and uses 512 otherwise.
+            Rows of ``z`` sharded over several devices (``NamedSharding(mesh,
+            P("rows"))``, n divisible by the shard count) switch the ``"lanczos"`` solver to
+            matrix-free products in which each device computes its own rows of K V
+            (`infoest.ops.kernels.sharded_diffusion_matvec`); the value equals the
+            single-device one within float tolerance. The ``"exact"`` solver gathers.
         units: ``"nats"`` or ``"bits"``.
 
     Returns:
-        [`Estimate`][infoest.Estimate]; ``diagnostics["sigma"]`` holds the bandwidth used.
+        `Estimate`; ``diagnostics["sigma"]`` holds the bandwidth used.
+
+    Standard error (sampling variance at this n, σ and t fixed; not the bias: −0.14 nats at
+    n = 500 for N(0, I_3), σ = 1.5): ``"exact"``: influence function of the weighted
+    diffusion operator (`infoest.spectral._stderr`; one extra eigendecomposition with
+    vectors), ≈ 0.75 of the true spread at n = 500; ``"lanczos"``: the probe variance plus
+    that influence variance from the deflated top eigenvectors (`_sampling_variance`).
+
+    Invariances: translation invariant (exact distances); scale invariant with the
+    ``"median"`` rule only. A fixed σ at data ×1e30 gives log n (isolated points), ×1e−30
+    gives 0; identical rows give 0. An eigensolver failure gives `Status.NOT_CONVERGED`.
     """
     z = _checks.as_samples(z, "z")
     check_sigma(sigma)
     check_positive(t, "t")
     _checks.check_choice(solver, "solver", SOLVERS)
     check_units(units)
-    if max_n is not None:
-        max_n = _checks.check_positive_int(max_n, "max_n", minimum=2)
-    if rank is None:
-        rank = min(z.shape[1], 512)
-    rank = _checks.check_positive_int(rank, "rank", minimum=0)
-    probes = _checks.check_positive_int(probes, "probes", minimum=2)
-    steps = _checks.check_positive_int(steps, "steps", minimum=2)
-    power_iters = _checks.check_positive_int(power_iters, "power_iters", minimum=0)
-    if block_size is not None:
-        block_size = _checks.check_positive_int(block_size, "block_size")
     if solver == "lanczos" and key is None:
         raise ValueError("`key` is required for `solver`='lanczos' (stochastic trace estimates)")
+    max_n, sizes, block_size = _check_sizes(z, max_n, rank, probes, steps, power_iters,
+                                            block_size)
     z, key = _subsample(z, max_n, key)
     rule = sigma if isinstance(sigma, str) else None
     sig = 0.0 if rule else sigma
     if solver == "exact":
-        value, used = _exact(z, sig, t, rule)
-        return estimate(value, method="dse", units=units, sigma=used)
+        value, stderr, used = _exact(z, sig, t, rule)
+        return estimate(value, stderr, method="dse", units=units, sigma=used)
+    shards = row_sharding(z)
+    if shards is not None:  # same devices, auto-sharded mesh (see row_sharding)
+        home = NamedSharding(z.sharding.mesh, P())
+        z = jax.device_put(z, NamedSharding(shards[0], P(shards[1])))
     if block_size is None and z.shape[0] > DENSE_MAX_N:
         block_size = 512
-    value, stderr, used = _lanczos(
-        z, sig, t, key, rule, rank, probes, steps, power_iters, block_size
-    )
+    value, stderr, used = _lanczos(z, sig, t, key, rule, *sizes, block_size, shards)
+    if shards is not None:  # results back on the caller's mesh, replicated
+        value, stderr, used = jax.device_put((value, stderr, used), home)
     return estimate(value, stderr, method="dse", units=units, sigma=used)

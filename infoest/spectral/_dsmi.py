@@ -37,9 +37,9 @@ from infoest.ops.kernels import (
     sq_distances,
     symmetric_normalize,
 )
-from infoest.ops.spectral import eigvalsh_psd
 from infoest.spectral._checks import check_positive, check_units
-from infoest.spectral._dse import dse_from_spectrum
+from infoest.spectral._dse import _spectrum, dse_from_spectrum
+from infoest.spectral._stderr import influence_variance
 from infoest.spectral._units import estimate
 
 __all__ = ["bin_labels", "spectral_clusters", "dsmi"]
@@ -73,31 +73,38 @@ def spectral_clusters(y: Array, n_clusters: int, *, n_neighbors: int = 10) -> Ar
     return jnp.argmax(jnp.abs(maps @ (ut @ vt)), axis=1).astype(jnp.int32)
 
 
+def _dsmi_terms(w, g, codes, ranks, t, n_classes):
+    """Per-class terms (W_c / W)[mean_r DSE(subset_r) − DSE(class c)] of the weighted sample
+    and the Monte Carlo variance of each mean over the R size-matched subsets."""
+
+    def entropy_of(weights):
+        return dse_from_spectrum(_spectrum(g, weights), t)
+
+    def per_class(args):
+        c, class_ranks = args
+        mask = (codes == c).astype(w.dtype)
+        n_c = jnp.sum(mask)
+        cond = entropy_of(w * mask)
+        marg = jax.lax.map(lambda r: entropy_of(w * (r < n_c).astype(w.dtype)), class_ranks)
+        share = jnp.sum(w * mask) / jnp.sum(w)
+        return share * (jnp.mean(marg) - cond), share**2 * jnp.var(marg) / marg.shape[0]
+
+    return jax.lax.map(per_class, (jnp.arange(n_classes), ranks))
+
+
 @partial(jax.jit, static_argnames=("rule", "n_classes", "num_repetitions"))
 def _dsmi(z, codes, sigma, t, key, rule, n_classes, num_repetitions):
     n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
     g = gaussian_affinity(z, sigma)
-
-    def entropy_of(mask):
-        k, _ = symmetric_normalize(g, mask)
-        lam = jnp.minimum(eigvalsh_psd(k, entrywise=True), 1.0)
-        return dse_from_spectrum(lam, t)
-
-    def per_class(args):
-        c, ckey = args
-        mask = codes == c
-        n_c = jnp.sum(mask)
-        cond = entropy_of(mask)
-        ranks = jax.vmap(lambda kk: jnp.argsort(jax.random.permutation(kk, n)))(
-            jax.random.split(ckey, num_repetitions)
-        )
-        marg = jnp.mean(jax.lax.map(lambda r: entropy_of(r < n_c), ranks))
-        return n_c / n * (marg - cond)
-
-    classes = jnp.arange(n_classes)
-    terms = jax.lax.map(per_class, (classes, jax.random.split(key, n_classes)))
-    return jnp.sum(terms), sigma
+    keys = jax.random.split(key, n_classes * num_repetitions)
+    ranks = jax.vmap(lambda kk: jnp.argsort(jax.random.permutation(kk, n)))(keys)
+    ranks = ranks.reshape(n_classes, num_repetitions, n)
+    w = jnp.full((n,), 1.0 / n, z.dtype)
+    terms, mc_var = _dsmi_terms(w, g, codes, ranks, t, n_classes)
+    sampling = influence_variance(
+        lambda w, d: jnp.sum(_dsmi_terms(w, d[0], codes, ranks, d[1], n_classes)[0]), (g, t))
+    return jnp.sum(terms), jnp.sqrt(sampling + jnp.sum(mc_var)), sigma
 
 
 def _labels(y, n_clusters, n_classes, n):
@@ -169,7 +176,12 @@ def dsmi(
         num_repetitions: random subsets per class for the marginal term (reference: 5).
         units: ``"nats"`` or ``"bits"`` (the paper's unit).
 
-    Cost: n_classes · (1 + num_repetitions) dense n × n eigenvalue problems.
+    Cost: n_classes · (1 + num_repetitions) dense n × n eigenvalue problems (with vectors,
+    for the standard error).
+
+    Standard error: the influence-function variance of the whole weighted DSMI (every class
+    and subset operator with sample weights; σ fixed; `infoest.spectral._stderr`) plus the
+    Monte Carlo variance of the size-matched subset means, Σ_c (n_c/n)² Var_r / R.
     """
     z = _checks.as_samples(z, "z")
     n_clusters = _checks.check_positive_int(n_clusters, "n_clusters")
@@ -183,6 +195,6 @@ def dsmi(
         raise ValueError("`key` is required (random size-matched subsets)")
     codes, n_classes = _labels(y, n_clusters, n_classes, z.shape[0])
     rule = sigma if isinstance(sigma, str) else None
-    value, used = _dsmi(z, codes, 0.0 if rule else sigma, t, key, rule, n_classes,
-                        num_repetitions)
-    return estimate(value, method="dsmi", units=units, sigma=used)
+    value, stderr, used = _dsmi(z, codes, 0.0 if rule else sigma, t, key, rule, n_classes,
+                                num_repetitions)
+    return estimate(value, stderr, method="dsmi", units=units, sigma=used)

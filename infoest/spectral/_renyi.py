@@ -27,14 +27,15 @@ from infoest import _checks
 from infoest._estimate import Estimate
 from infoest._registry import register
 from infoest.ops.kernels import (
-    _safe_unit_rows,
     bandwidth,
     check_sigma,
     gaussian_affinity,
     linear_gram,
+    unit_rows,
 )
-from infoest.ops.spectral import eigvalsh_psd, frobenius_renyi2, gram_eigvalsh, spectrum_entropy
+from infoest.ops.spectral import eigvalsh_psd, frobenius_renyi2, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
+from infoest.spectral._stderr import influence_stderr
 from infoest.spectral._units import estimate
 
 __all__ = [
@@ -74,7 +75,7 @@ def gram_entropy(
     ``solver="frobenius"`` uses S₂ = −log ‖A‖_F² and ignores ``alpha`` (valid for α = 2 only).
     ``entrywise``: ``k`` was evaluated entry by entry (a Gaussian kernel), not formed by a
     matmul (a linear kernel); sets the rounding threshold
-    ([`eigvalsh_psd`][infoest.ops.spectral.eigvalsh_psd]).
+    (`infoest.ops.spectral.eigvalsh_psd`).
     """
     a = normalize_gram(k)
     if solver == "frobenius":
@@ -82,32 +83,65 @@ def gram_entropy(
     return spectrum_entropy(eigvalsh_psd(a, entrywise=entrywise), alpha)
 
 
-def _entropy_core(x, alpha, sigma, kernel, solver):
-    if kernel == "linear" and solver == "eigh":  # Gram trick: d × d when d < n
-        return spectrum_entropy(gram_eigvalsh(_safe_unit_rows(x)), alpha)
-    return gram_entropy(gram_matrix(x, kernel=kernel, sigma=sigma), alpha, solver=solver,
-                        entrywise=kernel == "gaussian")
+def _weighted_entropy(k, w, alpha, solver, entrywise):
+    """S_α of the weighted normalised Gram matrix √w_i A_ij √w_j (w ∝ 1: `gram_entropy`)."""
+    root = jnp.sqrt(w)
+    a = normalize_gram(k) * root[:, None] * root[None, :]
+    if solver == "frobenius":
+        return frobenius_renyi2(a)
+    return spectrum_entropy(eigvalsh_psd(a, entrywise=entrywise), alpha)
+
+
+def _weighted_linear(x, w, alpha):
+    """S_α of the cosine kernel by the d × d side (Gram trick), weighted: Σ_j w_j u_j u_jᵀ."""
+    u = unit_rows(x)
+    return spectrum_entropy(eigvalsh_psd((u * w[:, None]).T @ u), alpha)
+
+
+def _with_stderr(entropy, grams, alpha):
+    """``entropy(w, grams, alpha)`` at w = 1/n and its influence-function stderr."""
+    n = jax.tree_util.tree_leaves(grams)[0].shape[0]
+    dtype = jax.tree_util.tree_leaves(grams)[0].dtype
+    value = entropy(jnp.full((n,), 1.0 / n, dtype), grams, alpha)
+    return value, influence_stderr(lambda w, d: entropy(w, *d), (grams, alpha))
+
+
+def _sigma(x, sigma, rule, kernel):
+    return bandwidth(x, rule) if (rule and kernel == "gaussian") else sigma
 
 
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
 def _entropy(x, alpha, sigma, rule, kernel, solver):
-    return _entropy_core(x, alpha, rule or sigma, kernel, solver)
+    if kernel == "linear" and solver == "eigh" and x.shape[1] <= x.shape[0]:
+        return _with_stderr(lambda w, u, a: _weighted_linear(u, w, a), x, alpha)
+    k = gram_matrix(x, kernel=kernel, sigma=_sigma(x, sigma, rule, kernel))
+    entrywise = kernel == "gaussian"
+    return _with_stderr(
+        lambda w, k, a: _weighted_entropy(k, w, a, solver, entrywise), k, alpha)
 
 
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
 def _joint(xs, alpha, sigma, rule, kernel, solver):
     k = 1.0
     for x in xs:
-        k = k * gram_matrix(x, kernel=kernel, sigma=rule or sigma)
-    return gram_entropy(k, alpha, solver=solver, entrywise=kernel == "gaussian")
+        k = k * gram_matrix(x, kernel=kernel, sigma=_sigma(x, sigma, rule, kernel))
+    entrywise = kernel == "gaussian"
+    return _with_stderr(
+        lambda w, k, a: _weighted_entropy(k, w, a, solver, entrywise), k, alpha)
 
 
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
 def _mi(x, y, alpha, sigma, rule, kernel, solver):
-    kx = gram_matrix(x, kernel=kernel, sigma=rule or sigma)
-    ky = gram_matrix(y, kernel=kernel, sigma=rule or sigma)
-    entropy = partial(gram_entropy, alpha=alpha, solver=solver, entrywise=kernel == "gaussian")
-    return entropy(kx) + entropy(ky) - entropy(kx * ky)
+    kx = gram_matrix(x, kernel=kernel, sigma=_sigma(x, sigma, rule, kernel))
+    ky = gram_matrix(y, kernel=kernel, sigma=_sigma(y, sigma, rule, kernel))
+    entrywise = kernel == "gaussian"
+
+    def mi(w, grams, a):
+        kx, ky = grams
+        s = partial(_weighted_entropy, w=w, alpha=a, solver=solver, entrywise=entrywise)
+        return s(kx) + s(ky) - s(kx * ky)
+
+    return _with_stderr(mi, (kx, ky), alpha)
 
 
 def _options(alpha, sigma, kernel, solver, units):
@@ -147,10 +181,22 @@ def renyi_entropy(
         sigma: Gaussian bandwidth: a positive number or ``"median"`` / ``"sqrt_dim"``.
         solver: ``"eigh"`` (eigenvalues) or ``"frobenius"`` (α = 2 only, no eigenvalues).
         units: ``"nats"`` or ``"bits"``.
+
+    Standard error: influence-function (infinitesimal-jackknife) standard deviation at this
+    n with σ held fixed (`infoest.spectral._stderr`; the derivative of S_α of the weighted
+    Gram matrix √w_i A_ij √w_j with respect to each sample's weight). Sampling variance only,
+    first order, not the bias of a kernel entropy (−0.024 nats at n = 500 for N(0, I_2),
+    σ = 1); measured calibrated (replicate spread / stderr 1.00; docs/spectral.md,
+    "Error bars").
+
+    Invariances: translation invariant (exact distances, `infoest.ops.kernels.sq_distances`);
+    scale invariant only with ``sigma="median"`` (a numeric σ is in data units). Identical
+    rows give 0.
     """
     x = _checks.as_samples(x, "x")
     sigma, rule = _options(alpha, sigma, kernel, solver, units)
-    return estimate(_entropy(x, alpha, sigma, rule, kernel, solver), method="renyi", units=units)
+    value, stderr = _entropy(x, alpha, sigma, rule, kernel, solver)
+    return estimate(value, stderr, method="renyi", units=units)
 
 
 def joint_renyi_entropy(
@@ -167,8 +213,8 @@ def joint_renyi_entropy(
         raise ValueError("`xs`: give at least one sample matrix")
     xs = _checks.paired_samples(*((x, f"xs[{i}]") for i, x in enumerate(xs)))
     sigma, rule = _options(alpha, sigma, kernel, solver, units)
-    value = _joint(tuple(xs), alpha, sigma, rule, kernel, solver)
-    return estimate(value, method="renyi_joint", units=units)
+    value, stderr = _joint(tuple(xs), alpha, sigma, rule, kernel, solver)
+    return estimate(value, stderr, method="renyi_joint", units=units)
 
 
 @register("mutual_information", "matrix", differentiable=True, min_samples=16,
@@ -188,7 +234,12 @@ def matrix_mutual_information(
     Giraldo et al. (2015); A, B the normalised Gram matrices of ``x`` and ``y`` (bandwidth rules
     applied to each), the joint by their Hadamard product. 0 when either kernel is constant.
     I_α(X; X) = 2 S_α(A) − S_α(A ∘ A) differs from S_α(A) in general.
+
+    Standard error: the influence-function standard deviation of the whole difference (one
+    reverse pass through its three spectra, σ fixed; see `renyi_entropy`). A constant ``x``
+    or ``y`` gives 0.
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
     sigma, rule = _options(alpha, sigma, kernel, solver, units)
-    return estimate(_mi(x, y, alpha, sigma, rule, kernel, solver), method="matrix", units=units)
+    value, stderr = _mi(x, y, alpha, sigma, rule, kernel, solver)
+    return estimate(value, stderr, method="matrix", units=units)

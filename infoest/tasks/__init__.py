@@ -16,7 +16,7 @@ them. With
 
 from __future__ import annotations
 
-from infoest.tasks import blocks, distributions, processes, spectral
+from infoest.tasks import blocks, bmi, distributions, processes, spectral
 from infoest.tasks._task import Task
 from infoest.tasks.distributions import (
     additive_uniform,
@@ -71,6 +71,7 @@ __all__ = [
     "all_tasks",
     "get",
     "blocks",
+    "bmi",
     "distributions",
     "processes",
     "spectral",

@@ -1,47 +1,32 @@
 """Distributions of known entropy, MI, conditional MI and O-information.
 
-Every constructor returns a [`Task`][infoest.tasks.Task] whose ``value`` is exact (nats,
+Every constructor returns a :class:`~infoest.tasks.Task` whose ``value`` is exact (nats,
 computed in float64) and whose ``sampler(key, n)`` is pure JAX: a fixed ``key`` gives fixed
 samples, and ``jax.vmap`` over keys draws independent data sets.
 
 Mutual information (the families of the BMI benchmark: Czyż et al., "Beyond Normal: On the
 Evaluation of Mutual Information Estimators", NeurIPS 2023):
 
-- [`multinormal`][infoest.tasks.distributions.multinormal] — any joint covariance; I = ½
-[log det Σ_X + log det Σ_Y − log det Σ].
-- [`bivariate_normal`][infoest.tasks.distributions.bivariate_normal],
-[`multinormal_dense`][infoest.tasks.distributions.multinormal_dense] (every correlation
-``off_diag``) and
-  [`multinormal_sparse`][infoest.tasks.distributions.multinormal_sparse] (the "2-pair" task:
-  Corr(X_i, Y_i) = λ²/(λ² + ε²) for the first
+- :func:`multinormal` — any joint covariance; I = ½ [log det Σ_X + log det Σ_Y − log det Σ].
+- :func:`bivariate_normal`, :func:`multinormal_dense` (every correlation ``off_diag``) and
+  :func:`multinormal_sparse` (the "2-pair" task: Corr(X_i, Y_i) = λ²/(λ² + ε²) for the first
   ``n_interacting`` pairs, all else independent; MI = −(n_interacting/2) log(1 − ρ²)).
-- [`student_t`][infoest.tasks.distributions.student_t] — multivariate t with ν degrees of freedom
-and dispersion Ω, one χ²_ν
+- :func:`student_t` — multivariate t with ν degrees of freedom and dispersion Ω, one χ²_ν
   scale shared by X and Y: I = I_Gauss(Ω) + h_t(d_x) + h_t(d_y) − h_t(d_x + d_y) with
   h_t(k, ν) = log Γ(ν/2) − log Γ((ν+k)/2) + (k/2) log(νπ) + ((ν+k)/2)[ψ((ν+k)/2) − ψ(ν/2)]
   (Arellano-Valle, Contreras-Reyes & Genton, Scand. J. Stat. 40, 2013, eq. 7; the MI is
   computed from these entropies, as ``bmi`` does).
-- [`additive_uniform`][infoest.tasks.distributions.additive_uniform] — X ~ U(0, 1), Y = X + U(−ε,
-ε): I = ε − log 2ε (ε ≤ ½), 1/(4ε) else.
-- [`transformed`][infoest.tasks.distributions.transformed] with
-[`normal_cdf`][infoest.tasks.distributions.normal_cdf],
-[`half_cube`][infoest.tasks.distributions.half_cube], [`asinh`][infoest.tasks.distributions.asinh] —
-a fixed
+- :func:`additive_uniform` — X ~ U(0, 1), Y = X + U(−ε, ε): I = ε − log 2ε (ε ≤ ½), 1/(4ε) else.
+- :func:`transformed` with :func:`normal_cdf`, :func:`half_cube`, :func:`asinh` — a fixed
   invertible map applied to each variable separately leaves MI, CMI and Ω unchanged; and
-  [`standardized`][infoest.tasks.distributions.standardized] (per-column empirical standardisation,
-  the BMI protocol).
-- [`bmi_v1`][infoest.tasks.distributions.bmi_v1] — the 31 of the 40 BMI v1 tasks these samplers
-cover (the bimodal, wiggly,
-  spiral and Swiss-roll variants are not included), each standardised.
+  :func:`standardized` (per-column empirical standardisation, the BMI protocol).
+- :func:`bmi_v1` — all 40 BMI v1 tasks, standardised (defined in
+  [infoest.tasks.bmi][], which adds the bimodal, wiggly, spiral and Swiss-roll maps).
 
-Other quantities: [`gaussian_entropy`][infoest.tasks.distributions.gaussian_entropy],
-[`student_t_entropy`][infoest.tasks.distributions.student_t_entropy],
-[`uniform_entropy`][infoest.tasks.distributions.uniform_entropy]
-(entropy), [`gaussian_chain`][infoest.tasks.distributions.gaussian_chain] and
-[`multinormal_cmi`][infoest.tasks.distributions.multinormal_cmi] (conditional MI),
-[`gaussian_o_information`][infoest.tasks.distributions.gaussian_o_information] (O-information Ω = TC
-− DTC, Rosas et al., PRE 100, 2019).
-Gaussian truths reuse the closed forms of [`infoest.gaussian`][infoest.gaussian].
+Other quantities: :func:`gaussian_entropy`, :func:`student_t_entropy`, :func:`uniform_entropy`
+(entropy), :func:`gaussian_chain` and :func:`multinormal_cmi` (conditional MI),
+:func:`gaussian_o_information` (O-information Ω = TC − DTC, Rosas et al., PRE 100, 2019).
+Gaussian truths reuse the closed forms of :mod:`infoest.gaussian`.
 """
 
 from __future__ import annotations
@@ -82,8 +67,7 @@ __all__ = [
 
 
 def _exact(fn: Callable, *args, **kwargs) -> float:
-    """Evaluate a closed form of [`infoest.gaussian`][infoest.gaussian] in float64 and return a
-    float."""
+    """Evaluate a closed form of :mod:`infoest.gaussian` in float64 and return a float."""
     with jax.enable_x64(True):
         args = [jnp.asarray(a, dtype=jnp.float64) if isinstance(a, np.ndarray) else a
                 for a in args]
@@ -286,29 +270,10 @@ def standardized(task: Task) -> Task:
 
 
 def bmi_v1() -> list[Task]:
-    """The BMI v1 tasks covered here (31 of 40), standardised, with the BMI task ids.
+    """All 40 BMI v1 tasks, standardised (see [infoest.tasks.bmi.bmi_v1][])."""
+    from infoest.tasks import bmi  # bmi builds on this module's constructors
 
-    The 19 base tasks (bivariate normal, additive uniform, dense and 2-pair multinormals,
-    Student-t with identity dispersion) and 12 transformed variants (normal CDF, half-cube,
-    asinh). Not included: bimodal Gaussians, "wiggly", spiral and Swiss-roll variants.
-    """
-    binormal, bistudent = bivariate_normal(0.75), student_t(1, 1, 1)
-    pairs = [multinormal_sparse(d, d) for d in (3, 5, 25)]
-    students = [student_t(d, d, df) for d, df in ((2, 1), (3, 2), (5, 2))]
-    base = [
-        binormal, additive_uniform(0.1), additive_uniform(0.75), bistudent,
-        *(multinormal_dense(d, d, 0.5) for d in (2, 3, 5, 25, 50)),
-        multinormal_sparse(2, 2), *pairs,
-        *students, student_t(2, 2, 2), student_t(3, 3, 3), student_t(5, 5, 3),
-    ]
-    variants = [
-        transformed(binormal, normal_cdf), transformed(binormal, half_cube),
-        transformed(bistudent, asinh),
-        *(transformed(t, normal_cdf) for t in pairs),
-        *(transformed(t, half_cube) for t in pairs),
-        *(transformed(t, asinh) for t in students),
-    ]
-    return [standardized(t) for t in base + variants]
+    return bmi.bmi_v1()
 
 
 # ----------------------------------------------------------------------------- entropy

@@ -5,30 +5,26 @@ $S_{ij} = f(x_i, y_j)$: positives (samples of $P_{XY}$) on the diagonal, negativ
 (samples of $P_X \otimes P_Y$) off it. $\mathrm{lme}_{i \ne j}$ is the log-mean-exp
 over the $B(B-1)$ off-diagonal entries. All values in nats.
 
-=========  ===================================================================================
-bound      value (maximised in training unless stated)
-=========  ===================================================================================
-``dv``     $\bar S_{ii} - \mathrm{lme}_{i\ne j} S_{ij}$ (Donsker–Varadhan)
-``mine``   value DV; the gradient of the partition term uses a moving average of
-           $\mathrm{mean}\,e^{S_{ij}}$ across batches (Belghazi et al., 2018, §3.2)
-``nwj``    $1 + \overline{(S_{ii} - 1)} - \exp \mathrm{lme}_{i\ne j}(S_{ij} - 1)$
-           (Nguyen–Wainwright–Jordan, MINE-f); optimal critic $1 + \log r$
-``infonce`` $\log B + \overline{S_{ii} - \mathrm{logsumexp}_j S_{ij}}$ (CPC; the
-           diagonal is in the logsumexp); never exceeds $\log B$, the *log-batch cap*
-``js``     trains the f-GAN Jensen–Shannon objective
-           $\overline{-\mathrm{softplus}(-S_{ii})} - \overline{\mathrm{softplus}(S_{ij})}$
-           (optimal critic $\log r$), reports ``nwj(S + 1)``
-``smile``  trains JS, reports the clipped DV
-           $\bar S_{ii} - \mathrm{lme}_{i\ne j}\,\mathrm{clip}(S_{ij}, -\tau, \tau)$
-           (Song & Ermon, 2020); $\tau=\infty$ gives DV
-=========  ===================================================================================
+Each bound's value (maximised in training unless stated):
+
+- `dv`: $\bar S_{ii} - \mathrm{lme}_{i\ne j} S_{ij}$ (Donsker–Varadhan).
+- `mine`: value DV; the gradient of the partition term uses a moving average of
+  $\mathrm{mean}\,e^{S_{ij}}$ across batches (Belghazi et al., 2018, §3.2).
+- `nwj`: $1 + \overline{(S_{ii} - 1)} - \exp \mathrm{lme}_{i\ne j}(S_{ij} - 1)$
+  (Nguyen–Wainwright–Jordan, MINE-f); optimal critic $1 + \log r$.
+- `infonce`: $\log B + \overline{S_{ii} - \mathrm{logsumexp}_j S_{ij}}$ (CPC; the diagonal is
+  in the logsumexp); never exceeds $\log B$, the *log-batch cap*.
+- `js`: trains the f-GAN Jensen–Shannon objective
+  $\overline{-\mathrm{softplus}(-S_{ii})} - \overline{\mathrm{softplus}(S_{ij})}$ (optimal
+  critic $\log r$), reports `nwj(S + 1)`.
+- `smile`: trains JS, reports the clipped DV
+  $\bar S_{ii} - \mathrm{lme}_{i\ne j}\,\mathrm{clip}(S_{ij}, -\tau, \tau)$ (Song & Ermon,
+  2020); $\tau=\infty$ gives DV.
 
 Each function returns one scalar whose **value** is the MI estimate and whose **gradient** is
 the training gradient (via ``stop_gradient``), so ``-bound(S)`` is the loss for every bound.
-Everything needs exactly one B×B score matrix, or a
-[`ScoreStats`][infoest.variational.bounds.ScoreStats] built without ever
-forming it ([`critic_stats`][infoest.variational.bounds.critic_stats], memory linear in B, for large
-evaluation sets).
+Everything needs exactly one B×B score matrix, or a `ScoreStats` built without ever
+forming it (`critic_stats`, memory linear in B, for large evaluation sets).
 
 References: Song & Ermon, "Understanding the Limitations of Variational Mutual Information
 Estimators", ICLR 2020 (arXiv:1910.06222); Belghazi et al., "Mutual Information Neural
@@ -114,8 +110,7 @@ def _check_square(scores: Array) -> Array:
 
 
 def score_stats(scores: Array, *, tau: float | Array = jnp.inf) -> ScoreStats:
-    """[`ScoreStats`][infoest.variational.bounds.ScoreStats] of a full ``(B, B)`` score matrix (clip
-    ``tau`` for SMILE)."""
+    """`ScoreStats` of a full ``(B, B)`` score matrix (clip ``tau`` for SMILE)."""
     scores = _check_square(scores)
     tau = jnp.asarray(tau, scores.dtype)
     return jax.vmap(_row_stats, in_axes=(0, 0, None))(scores, jnp.arange(scores.shape[0]), tau)
@@ -138,8 +133,7 @@ def critic_stats(
     tau: float | Array = jnp.inf,
     chunk_size: int = 64,
 ) -> ScoreStats:
-    """[`ScoreStats`][infoest.variational.bounds.ScoreStats] of ``score_matrix(critic, x, y)``
-    without forming the matrix.
+    """`ScoreStats` of ``score_matrix(critic, x, y)`` without forming the matrix.
 
     Rows are computed ``chunk_size`` at a time (``lax.map``), each rematerialised in the
     backward pass (``jax.checkpoint``), so memory is O(B · chunk_size) instead of O(B²) in both
@@ -173,7 +167,7 @@ def dv(scores: Array | ScoreStats) -> Array:
     """Donsker–Varadhan bound $\\bar S_{ii} - \\mathrm{lme}_{i\\ne j} S_{ij}$ (nats).
 
     Tight for the critic $\\log r + c$ (any constant c); its minibatch gradient is biased
-    (the ratio of minibatch means), which [`mine`][infoest.variational.bounds.mine] corrects.
+    (the ratio of minibatch means), which `mine` corrects.
     """
     st = _stats(scores)
     return jnp.mean(st.diag) - _lme_off(st.lse_off)
@@ -201,8 +195,7 @@ def infonce(scores: Array | ScoreStats) -> Array:
 def js_objective(scores: Array | ScoreStats) -> Array:
     """f-GAN Jensen–Shannon objective (Nowozin et al., 2016)
     ``mean_i(-softplus(-S_ii)) - mean_{i≠j}(softplus(S_ij))``, maximised by the critic
-    log r. Not an MI value; it is the training signal of [`js`][infoest.variational.bounds.js] and
-    [`smile`][infoest.variational.bounds.smile]."""
+    log r. Not an MI value; it is the training signal of `js` and `smile`."""
     st = _stats(scores)
     b = st.batch_size
     return jnp.mean(-jax.nn.softplus(-st.diag)) - jnp.sum(st.softplus_off) / (b * (b - 1))
@@ -214,8 +207,7 @@ def _value_with_grad_of(value: Array, surrogate: Array) -> Array:
 
 
 def js(scores: Array | ScoreStats) -> Array:
-    """Trains on [`js_objective`][infoest.variational.bounds.js_objective]; reports ``nwj(S + 1)``,
-    the NWJ bound of the critic
+    """Trains on `js_objective`; reports ``nwj(S + 1)``, the NWJ bound of the critic
     $1 + f$ (tight at the JS optimum $f = \\log r$)."""
     st = _stats(scores)
     value = jnp.mean(st.diag) + 1.0 - jnp.exp(_lme_off(st.lse_off))
@@ -223,15 +215,13 @@ def js(scores: Array | ScoreStats) -> Array:
 
 
 def smile(scores: Array | ScoreStats, *, tau: float | Array = 5.0) -> Array:
-    """SMILE (Song & Ermon, 2020): trains on
-    [`js_objective`][infoest.variational.bounds.js_objective], reports the clipped DV
+    """SMILE (Song & Ermon, 2020): trains on `js_objective`, reports the clipped DV
     $\\bar S_{ii} - \\mathrm{lme}_{i\\ne j}\\,\\mathrm{clip}(S_{ij}, -\\tau, \\tau)$
     (equivalently $\\log\\mathbb E_Q\\,\\mathrm{clip}(e^f, e^{-\\tau}, e^\\tau)$).
 
     Clipping bounds the variance of the partition estimate by
     $(e^\\tau - e^{-\\tau})^2/(4n)$ at the cost of bias; ``tau=inf`` is DV evaluation of a
-    JS-trained critic. ``tau`` is traced (sweeps don't recompile). For a
-    [`ScoreStats`][infoest.variational.bounds.ScoreStats]
+    JS-trained critic. ``tau`` is traced (sweeps don't recompile). For a `ScoreStats`
     input the clip is the one it was built with and ``tau`` is not used.
     """
     st = _stats(scores, tau)

@@ -1,16 +1,13 @@
 """Critics f(x, y) for the variational bounds, as equinox modules.
 
 A critic is any callable ``critic(x_i, y_j) -> scalar`` on one pair of sample vectors that is a
-PyTree (an equinox Module, or a flax module wrapped by
-[`FlaxCritic`][infoest.variational.critics.FlaxCritic]). A critic may also
+PyTree (an equinox Module, or a flax module wrapped by `FlaxCritic`). A critic may also
 define ``scores(x, y) -> (B, B)`` to compute the whole score matrix faster; otherwise
-[`score_matrix`][infoest.variational.bounds.score_matrix] vmaps it over all pairs.
+`infoest.variational.bounds.score_matrix` vmaps it over all pairs.
 
-* [`ConcatCritic`][infoest.variational.critics.ConcatCritic] (joint): one MLP on ``concat(x, y)``;
-B² network evaluations per batch.
+* `ConcatCritic` (joint): one MLP on ``concat(x, y)``; B² network evaluations per batch.
   The architecture of ``bmi`` (hidden ``(16, 8)``) and of the SMILE paper ("concat").
-* [`SeparableCritic`][infoest.variational.critics.SeparableCritic]: ``g(x)ᵀ h(y)`` with two MLP
-encoders to an embedding; B network
+* `SeparableCritic`: ``g(x)ᵀ h(y)`` with two MLP encoders to an embedding; B network
   evaluations plus one B×B matmul, so large batches are cheap. Song & Ermon's "separable".
 """
 
@@ -105,8 +102,7 @@ class FlaxCritic(eqx.Module):
         critic = FlaxCritic.init(Critic(), dx, dy, key=key)
         infoest.variational.mutual_information(x, y, critic=critic, key=key)
 
-    flax is imported only by [`init`][infoest.variational.critics.FlaxCritic.init]; this module does
-    not depend on it.
+    flax is imported only by `init`; this module does not depend on it.
     """
 
     params: Any
@@ -132,9 +128,8 @@ class FlaxCritic(eqx.Module):
 
 def make_critic(kind: str, dx: int, dy: int, *, hidden: Sequence[int], embed_dim: int = 32,
                 key: Array, dtype=None) -> eqx.Module:
-    """Build a built-in critic by name: ``"joint"``
-    ([`ConcatCritic`][infoest.variational.critics.ConcatCritic]) or
-    ``"separable"`` ([`SeparableCritic`][infoest.variational.critics.SeparableCritic])."""
+    """Build a built-in critic by name: ``"joint"`` (`ConcatCritic`) or
+    ``"separable"`` (`SeparableCritic`)."""
     if kind == "joint":
         return ConcatCritic(dx, dy, hidden, key=key, dtype=dtype)
     if kind == "separable":

@@ -1,0 +1,75 @@
+"""Standard errors of spectral estimates by the influence function (infinitesimal jackknife).
+
+Every spectral estimate here is a functional S(F̂) of the empirical distribution F̂ of the n
+samples: a spectrum of a covariance Σ_j w_j u_j u_jᵀ, of a weighted Gram matrix
+√w_i K_ij √w_j, or of a weighted diffusion operator √(w_i / d_i) G_ij √(w_j / d_j) with
+d = G w, each at the weights w_j = 1/n. The estimator's first-order (von Mises) expansion is
+S(F̂) − S(F) ≈ (1/n) Σ_j IF(x_j), with the influence of sample j
+
+    IF_j = ∂S/∂w_j − Σ_i w_i ∂S/∂w_i       (the derivative in the direction δ_j − F̂),
+
+so Var S(F̂) ≈ Var IF / n, estimated by Σ_j IF_j² / (n (n − 1)) (Jaeckel's infinitesimal
+jackknife; Efron, "The Jackknife, the Bootstrap and Other Resampling Plans", SIAM 1982,
+ch. 6). One reverse-mode pass through the spectrum (an eigendecomposition with vectors,
+about 2-3x the cost of the eigenvalues alone) gives all n influences.
+
+What it covers: the sampling standard deviation of the estimate at this n, to first order,
+with the bandwidth, the diffusion time and every other hyperparameter held fixed (a
+data-driven bandwidth such as the median rule is treated as given). It does not cover the
+estimator's bias: kernel spectral entropies converge to their population value slowly
+(docs/spectral.md, "Error bars"), and at a point where the first-order term vanishes (the
+isotropic maximum of a matrix entropy) the fluctuation is second order and the standard
+error is close to 0. Measured: calibrated for matrix entropy, matrix Rényi entropy and
+matrix MI; for DSE the first-order term misses part of the variance at moderate n (the tail
+of small diffusion eigenvalues is not smooth in the weights at the 1/n scale): ≈ 0.75 of the
+true spread at n = 500 (table in docs/spectral.md, "Error bars").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+__all__ = ["influence_stderr", "influence_variance"]
+
+
+def _no_tangent(fn: Callable, data):
+    """``fn(data)`` with a zero derivative: an outer ``jax.grad`` of the estimate never
+    differentiates the standard-error computation (which differentiates itself inside)."""
+
+    @jax.custom_jvp
+    def run(data):
+        return fn(data)
+
+    @run.defjvp
+    def _jvp(primals, tangents):
+        out = fn(*primals)
+        return out, jnp.zeros_like(out)
+
+    return run(data)
+
+
+def influence_variance(weighted: Callable, data) -> Array:
+    """Σ_j IF_j² / (n (n − 1)) for ``weighted(w, data)`` of sample weights ``w: (n,)``.
+
+    ``data`` is a PyTree of arrays whose leading axis (of the first leaf) is n; the
+    result carries no derivative with respect to it.
+    """
+    first = jax.tree_util.tree_leaves(data)[0]
+    n, dtype = first.shape[0], first.dtype
+
+    def variance(data):
+        w = jnp.full((n,), 1.0 / n, dtype)
+        g = jax.grad(weighted)(w, data)
+        influence = g - jnp.sum(w * g)
+        return jnp.sum(influence**2) / (n * (n - 1.0))
+
+    return _no_tangent(variance, jax.lax.stop_gradient(data))
+
+
+def influence_stderr(weighted: Callable, data) -> Array:
+    """The square root of `influence_variance` (nats, like the estimate)."""
+    return jnp.sqrt(influence_variance(weighted, data))
