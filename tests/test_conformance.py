@@ -66,33 +66,15 @@ def mid(m) -> str:
 #: test -> {"quantity:method": reason}
 PENDING: dict[str, dict[str, str]] = {
     "test_finite_stderr": {
+        'transfer_entropy:treet':
+            'stderr not implemented yet (issue #12 item 1)',
         'entropy:gaussian':
             'stderr not implemented yet (issue #12 item 1)',
         'entropy:kl':
             'stderr not implemented yet (issue #12 item 1)',
-        'entropy:dse':
-            'stderr not implemented yet (issue #12 item 1)',
-        'entropy:matrix':
-            'stderr not implemented yet (issue #12 item 1)',
-        'entropy:renyi':
-            'stderr not implemented yet (issue #12 item 1)',
         'mutual_information:gaussian':
             'stderr not implemented yet (issue #12 item 1)',
         'mutual_information:ksg':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:dsmi':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:matrix':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:smile':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:mine':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:nwj':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:infonce':
-            'stderr not implemented yet (issue #12 item 1)',
-        'mutual_information:dv':
             'stderr not implemented yet (issue #12 item 1)',
         'conditional_mutual_information:gaussian':
             'stderr not implemented yet (issue #12 item 1)',
@@ -106,22 +88,10 @@ PENDING: dict[str, dict[str, str]] = {
             'stderr not implemented yet (issue #12 item 1)',
         'transfer_entropy:ksg':
             'stderr not implemented yet (issue #12 item 1)',
-        'transfer_entropy:treet':
-            'stderr not implemented yet (issue #12 item 1)',
     },
     "test_vmap_equals_loop": {
-        'entropy:dse':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
-        'entropy:renyi':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
-        'mutual_information:dsmi':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
-        'mutual_information:matrix':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
     },
     "test_float64": {
-        'mutual_information:dsmi':
-            'int32/int64 mixing under strict promotion',
         'o_information:ksg':
             'int32/int64 mixing under strict promotion',
     },
@@ -146,10 +116,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status 0, value -170.0584716796875',
         'entropy:kl|all rows identical':
             'all rows identical: status 0, value -170.0584716796875',
-        'entropy:dse|x1e30 (not scale invariant)':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
-        'entropy:renyi|x1e30 (not scale invariant)':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
         'mutual_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'mutual_information:gaussian|x1e-30':
@@ -164,8 +130,6 @@ PENDING: dict[str, dict[str, str]] = {
             'x1e-30: 0.2924342155456543 vs 0.310150146484375 (tolerance 0.0131)',
         'mutual_information:ksg|all rows identical':
             'all rows identical: 6.228264808654785 vs 0.0 (tolerance 0.0131)',
-        'mutual_information:matrix|x1e30 (not scale invariant)':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
         'conditional_mutual_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'conditional_mutual_information:gaussian|x1e-30':
@@ -228,10 +192,6 @@ PENDING: dict[str, dict[str, str]] = {
             'all rows identical: status 0, value -170.0584716796875',
         'entropy:minde|constant variable':
             'constant variable: status 0, value -7.257009506225586',
-        'entropy:dse':
-            'host eigen-solver error on the x1e30 element aborts the whole vmapped batch',
-        'entropy:renyi':
-            'host eigen-solver error on the x1e30 element aborts the whole vmapped batch',
         'mutual_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'mutual_information:gaussian|x1e-30':
@@ -246,10 +206,6 @@ PENDING: dict[str, dict[str, str]] = {
             'x1e-30: 0.2924342155456543 vs 0.310150146484375 (tolerance 0.0131)',
         'mutual_information:ksg|all rows identical':
             'all rows identical: 6.228264808654785 vs 0.0 (tolerance 0.0131)',
-        'mutual_information:dsmi':
-            'host eigen-solver error on the x1e30 element aborts the whole vmapped batch',
-        'mutual_information:matrix':
-            'host eigen-solver error on the x1e30 element aborts the whole vmapped batch',
         'mutual_information:smile|x1e-30':
             'x1e-30: -12922344.0 vs 0.05031859874725342 (tolerance 0.205)',
         'mutual_information:mine|x1e-30':
@@ -308,22 +264,12 @@ PENDING: dict[str, dict[str, str]] = {
     "test_error_rows_under_jit": {
     },
     "test_learning_rate_rows": {
+        'entropy:minde':
+            'learning_rate=nan: Estimate(-8.592 ± 2.2 nats) with status ok',
         'mutual_information:minde':
             "learning_rate=1e+30: Estimate(0 ± 0 nats, method='minde')",
-        'mutual_information:smile':
-            "raises from inside the family's jit even with throw=False",
-        'mutual_information:mine':
-            "raises from inside the family's jit even with throw=False",
-        'mutual_information:nwj':
-            "raises from inside the family's jit even with throw=False",
-        'mutual_information:infonce':
-            "raises from inside the family's jit even with throw=False",
-        'mutual_information:dv':
-            "raises from inside the family's jit even with throw=False",
         'o_information:soi':
             "learning_rate=1e+30: Estimate(0 ± 0 nats, method='soi')",
-        'transfer_entropy:treet':
-            'host solver error (INTERNAL CpuCallback, e.g. LinAlgError) instead of a status',
     },
 }
 
@@ -354,12 +300,15 @@ def per_case(test: str, rows, selected=None):
     return out
 
 
-#: Methods whose training step calls ``optax.adam``, whose bias correction computes
-#: ``float ** int32`` and so fails strict promotion inside optax itself. They run the suite
+#: Methods that fail strict promotion: dsmi in its own code, and those whose training step
+#: calls ``optax.adam``, whose bias correction computes ``float ** int32`` inside optax
+#: itself. They run the suite
 #: under standard promotion, and ``test_strict_promotion`` keeps them listed (strict xfail)
 #: until the training driver wraps the optax update in
 #: ``jax.numpy_dtype_promotion("standard")`` (or optax is fixed).
 OPTAX_PROMOTION = {
+    "mutual_information:dsmi": "float32/int32 mixing in the family under strict promotion",
+} | {
     f"{q}:{n}": "optax.adam bias correction (float ** int32) fails strict promotion"
     for q, n in [("entropy", "minde"), ("mutual_information", "minde"),
                  ("mutual_information", "smile"), ("mutual_information", "mine"),
@@ -604,6 +553,8 @@ def _check_value(m, case, value, status, reference):
         assert status == Status.DEGENERATE, f"{case.name}: status {status}, value {value}"
         assert value == want or math.isnan(value)
         return
+    if case.expect == "zero" and m.quantity == "entropy" and status == Status.DEGENERATE:
+        return  # a spectral entropy of constant data: 0 or flagged degenerate
     assert status == Status.OK, f"{case.name}: status {Status(status).name}"
     tol = tolerance(m, reference, case)
     if case.expect == "zero" and m.stochastic:  # a few-step bound may be as loose as on the
@@ -646,8 +597,8 @@ def test_learning_rate_rows(m):
     for lr in (float("nan"), 1e30):
         try:
             est = _call(m, good, throw=False, learning_rate=lr)
-        except (ValueError, TypeError) as err:
-            assert "learning_rate" in str(err), str(err)[:300]
+        except (ValueError, TypeError, RuntimeError) as err:  # a clear error is an answer
+            assert re.search(r"learning_rate|diverged", str(err)), str(err)[:300]
             continue
         assert int(est.status) != Status.OK, f"learning_rate={lr}: {est}"
 
