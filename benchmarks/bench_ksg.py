@@ -102,7 +102,7 @@ def main() -> None:
         prev_n = None
         for n in sizes:
             x, y = data(n, d)
-            backend = neighbors.resolve_backend("auto", [d, d], "max")
+            backend = neighbors.resolve_backend("auto", [d, d], "max", n=n)
 
             xs, ys = x.astype(dtype), y.astype(dtype)
 

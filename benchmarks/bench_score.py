@@ -4,6 +4,13 @@ Same architecture (see ``infoest.score.network``), D = 10 (5+5, MINDE-C masks), 
 batch 256, Adam 1e-3; JAX: one compiled ``train.fit`` (EMA on), timed on a second call;
 PyTorch: an eager loop with the same loss. Usage: ``python benchmarks/bench_score.py
 [--steps 500]`` (torch only needed here: ``pip install torch==2.13.0``).
+
+``--coverage minde|soi|treet [--reps R] [--n N] [--steps S] [--same-data]``: calibration of
+``stderr``. R replicates (each a fresh sample of a ground-truth task and a fresh key, or with
+``--same-data`` one sample and R keys: the training noise alone) are drawn and estimated in
+one vmapped call; prints the mean estimate, its bias, the standard deviation of the
+estimates across replicates, the mean reported stderr and the coverage of value ± 1.96 ·
+stderr (results: ``docs/score.md`` and ``docs/transfer_entropy.md``, "Error bars").
 """
 
 from __future__ import annotations
@@ -87,11 +94,70 @@ def bench_torch(z, steps, batch):
     return steps * batch / (time.perf_counter() - t0)
 
 
+def coverage(which: str, reps: int, n: int, steps: int, same_data: bool, seed: int = 0):
+    """Coverage of value ± 1.96·stderr over ``reps`` vmapped replicates; returns a dict."""
+
+    import infoest
+    from infoest.tasks import blocks, processes
+
+    if which == "minde":
+        task = infoest.tasks.bivariate_normal(0.5)
+
+        def estimate(data, key):
+            return infoest.mutual_information(*data, method="minde", key=key, steps=steps,
+                                              batch_size=128, mc_iter=4, throw=False)
+    elif which == "soi":
+        task = blocks.block_system([("red", 3, 0.7)])
+
+        def estimate(data, key):
+            return infoest.o_information(data[0], method="soi", key=key, steps=steps, width=64,
+                                         batch_size=256, mc_iter=4, throw=False)
+    else:
+        task = processes.coupled_ar1()
+
+        def estimate(data, key):
+            return infoest.transfer_entropy(*data, method="treet", key=key, history=1,
+                                            steps=steps, batch_size=256, width=16,
+                                            ff_width=32, throw=False)
+
+    kd, ke = jax.random.split(jax.random.PRNGKey(seed))
+    data_keys = jax.random.split(kd, 1 if same_data else reps)
+    est_keys = jax.random.split(ke, reps)
+
+    def one(dk, ek):
+        return estimate(task.sample(dk, n), ek)
+
+    t0 = time.perf_counter()
+    if same_data:
+        out = jax.jit(jax.vmap(lambda ek: one(data_keys[0], ek)))(est_keys)
+    else:
+        out = jax.jit(jax.vmap(one))(data_keys, est_keys)
+    value, se = np.asarray(out.value), np.asarray(out.stderr)
+    ok = np.asarray(out.status) == 0
+    wall = time.perf_counter() - t0
+    value, se = value[ok], se[ok]
+    cover = np.abs(value - task.value) <= 1.96 * se
+    return dict(method=which, task=task.name, truth=float(task.value), n=n, steps=steps,
+                reps=reps, ok=int(ok.sum()), same_data=same_data, mean=float(value.mean()),
+                bias=float(value.mean() - task.value), sd=float(value.std(ddof=1)),
+                stderr=float(se.mean()), coverage=float(cover.mean()), wall=wall,
+                bias_free_coverage=float((np.abs(value - value.mean()) <= 1.96 * se).mean()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--coverage", choices=("minde", "soi", "treet"))
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--same-data", action="store_true")
     parser.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
+    if args.coverage:
+        res = coverage(args.coverage, args.reps, args.n, args.steps, args.same_data)
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in res.items()), flush=True)
+        return
     z = np.random.default_rng(0).normal(size=(10_000, 10)).astype(np.float32)
     j = bench_jax(z, args.steps, args.batch)
     t = bench_torch(z, args.steps, args.batch)

@@ -49,6 +49,7 @@ def run_group(group, *, n: int, steps: int, mc_iter: int, seed: int):
     def one(x, y, key):
         est = infoest.mutual_information(x, y, method="minde", key=key, steps=steps,
                                          batch_size=128, learning_rate=1e-3, ema_decay=0.999,
+                                         schedule="constant",  # the published protocol
                                          mc_iter=mc_iter)
         return est.value, est.diagnostics["mi_sigma"], est.stderr
 

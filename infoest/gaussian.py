@@ -11,9 +11,12 @@ For Z ~ N(μ, Σ) in d dimensions (all values in nats):
   interdependencies via multivariate extensions of the mutual information", PRE 100, 2019)
 
 The ``*_from_cov`` functions are pure functions of a covariance matrix (``jit``/``vmap``/``grad``
-ready); the sample estimators plug in the sample covariance, optionally shrunk towards a scaled
-identity: Σ̂ = (1 − s) S + s (tr S / d) I with ``shrinkage=s`` in [0, 1] (a traced value).
-Log-determinants use ``slogdet``, never ``log(det(·))``.
+ready; log-determinants by ``slogdet``). The sample estimators go through :func:`plugin`:
+signed sums of log-dets of blocks of the sample *correlation* R (overflow-safe; a constant
+column is an independent unit-variance column), optionally shrunk towards the identity,
+(1 − s) R + s I with ``shrinkage=s`` in [0, 1] (a traced value); the entropy adds the log
+sample variances back. One Cholesky factor per block gives the log-det and the per-sample
+quadratic forms of the delta-method standard error (:func:`plugin`).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import numpy as np
 from jax import Array
 
 from infoest import _checks
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.ops.special import gaussian_entropy_constant
+from infoest.ops.standardize import column_scale, standardize
 
 __all__ = [
     "logdet",
@@ -39,6 +43,12 @@ __all__ = [
     "dual_total_correlation_from_cov",
     "o_information_from_cov",
     "sample_covariance",
+    "correlation",
+    "plugin",
+    "cmi_terms",
+    "check_dimension",
+    "long_run_variance",
+    "newey_west_lags",
     "entropy",
     "mutual_information",
     "conditional_mutual_information",
@@ -118,47 +128,197 @@ def sample_covariance(z: Array, shrinkage=0.0) -> Array:
     return (1.0 - shrinkage) * s + shrinkage * target
 
 
+# ----------------------------------------------------------------------------- plug-in engine
+
+#: One log-det term of a plug-in estimate: (column indices, coefficient).
+Terms = tuple[tuple[tuple[int, ...], float], ...]
+
+
+def correlation(z: Array) -> tuple[Array, Array]:
+    """Standardised rows ``u`` and correlation matrix ``R = uᵀu / n`` of ``z: (n, d)``.
+
+    Overflow-safe at 1e±30 ([infoest.ops.standardize.standardize][]). A constant column
+    carries no information: it becomes a zero column of ``u`` with a unit diagonal entry in
+    ``R``, i.e. a variable independent of every other, so it adds 0 to every MI, CMI, TC,
+    DTC and TE.
+    """
+    constant = jnp.max(z, axis=0) == jnp.min(z, axis=0)
+    u = standardize(z)
+    r = u.T @ u / z.shape[0]
+    return u, r + jnp.diag(constant.astype(r.dtype))
+
+
+def _term(u: Array, r: Array, idx: tuple[int, ...], shrinkage) -> tuple[Array, Array]:
+    """log det A and the per-sample influence (1 − s)(u_iᵀ A⁻¹ u_i − tr A⁻¹R) of one block,
+    A = (1 − s) R_b + s I (Cholesky; NaN when A is not positive definite)."""
+    cols = np.asarray(idx)
+    rb = r[np.ix_(cols, cols)]
+    a = (1.0 - shrinkage) * rb + shrinkage * jnp.eye(cols.size, dtype=r.dtype)
+    chol = jnp.linalg.cholesky(a)
+    logdet_a = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    w = jax.scipy.linalg.solve_triangular(chol, u[:, cols].T, lower=True)
+    trace = jnp.trace(jax.scipy.linalg.cho_solve((chol, True), rb))
+    return logdet_a, (1.0 - shrinkage) * (jnp.sum(w * w, axis=0) - trace)
+
+
+def long_run_variance(a: Array, lags: int) -> Array:
+    """Newey–West (Bartlett-kernel) long-run variance of a series ``a: (n,)``:
+    γ₀ + 2 Σ_{h=1}^{L} (1 − h/(L + 1)) γ_h (Newey & West, Econometrica 55, 1987);
+    ``lags = 0`` is the plain variance (independent samples)."""
+    c = a - jnp.mean(a)
+    n = a.shape[0]
+    total = jnp.sum(c * c) / n
+    for h in range(1, lags + 1):
+        total = total + 2.0 * (1.0 - h / (lags + 1.0)) * jnp.sum(c[h:] * c[:-h]) / n
+    return jnp.maximum(total, 0.0)
+
+
+def newey_west_lags(n: int) -> int:
+    """The Newey–West (1994) bandwidth ⌊4 (n/100)^{2/9}⌋ for serially dependent samples."""
+    return int(4.0 * (n / 100.0) ** (2.0 / 9.0))
+
+
+def plugin(z: Array, terms: Terms, shrinkage=0.0, *, lags: int = 0,
+           dof: int = 0) -> tuple[Array, Array, Array]:
+    """Σ_b c_b log det R̂_b over blocks of the sample correlation, with its standard error.
+
+    Returns ``(value, stderr, status)``. ``value = Σ_b c_b log det((1 − s) R_b + s I)``.
+    ``stderr``: nonparametric delta method, i.e. the sample standard deviation of the
+    empirical influence function IF(z_i) = Σ_b c_b (u_{i,b}ᵀ R_b⁻¹ u_{i,b} − d_b) over √n —
+    the influence function of log det Σ is (z − μ)ᵀ Σ⁻¹ (z − μ) − d (Hampel et al., *Robust
+    Statistics*, 1986; for Gaussian data it gives Anderson's asymptotic variance of sample
+    log-determinants, *An Introduction to Multivariate Statistical Analysis*, 2003, §7.5).
+    It holds for any distribution with finite fourth moments; with ``lags > 0`` the
+    variance of the mean influence is the Newey–West long-run variance (time series).
+    ``dof`` adds the second-order variance dof/(2n²) of a χ²_dof/(2n) statistic (Wilks), so
+    the error bar of an MI whose first-order influence vanishes (independence) stays finite
+    and calibrated. With ``shrinkage`` s > 0 the influence is that of the shrunk log det
+    (approximate). ``status`` is DEGENERATE where a block is singular; the value is then the
+    limit (+∞ or −∞ when all singular blocks have coefficients of one sign, else NaN).
+    """
+    n = z.shape[0]
+    u, r = correlation(z)
+    value, influence = 0.0, 0.0
+    pos_fail, neg_fail = False, False
+    for idx, coef in terms:
+        ld, q = _term(u, r, idx, shrinkage)
+        bad = ~jnp.isfinite(ld) | jnp.any(~jnp.isfinite(q))
+        pos_fail = pos_fail | (bad & (coef > 0))
+        neg_fail = neg_fail | (bad & (coef < 0))
+        value = value + coef * jnp.where(bad, 0.0, ld)
+        influence = influence + coef * jnp.where(bad, 0.0, q)
+    variance = long_run_variance(influence, lags) / n + dof / (2.0 * n * n)
+    inf = jnp.asarray(jnp.inf, r.dtype)
+    value = jnp.where(pos_fail, jnp.where(neg_fail, jnp.nan, -inf),
+                      jnp.where(neg_fail, inf, value))
+    status = jnp.where(pos_fail | neg_fail, Status.DEGENERATE, Status.OK)
+    return value.astype(r.dtype), jnp.sqrt(variance).astype(r.dtype), status
+
+
+def check_dimension(n: int, d: int, shrinkage, what: str = "the data") -> None:
+    """Trace-time ``ValueError`` when n < d + 2 samples and no shrinkage: the sample
+    covariance of d dimensions is then singular (or nearly so) and the plug-in log-dets
+    are meaningless (e.g. MI 49 nats at n = 10, d = 50)."""
+    if n >= d + 2:
+        return
+    if _checks.is_concrete(shrinkage) and float(shrinkage) > 0:
+        return
+    raise ValueError(f"{what} have n={n} samples in d={d} dimensions: the Gaussian estimator "
+                     f"needs n >= d + 2 = {d + 2}, or a `shrinkage` > 0")
+
+
+def _span(start: int, stop: int) -> tuple[int, ...]:
+    return tuple(range(start, stop))
+
+
+# ----------------------------------------------------------------------------- estimators
+
+
 @jax.jit
 def _entropy(x, shrinkage):
-    return entropy_from_cov(sample_covariance(x, shrinkage))
+    d = x.shape[1]
+    value, stderr, status = plugin(x, ((_span(0, d), 0.5),), shrinkage)
+    n = x.shape[0]
+    log_sd = jnp.log(column_scale(x)) + 0.5 * jnp.log(n / (n - 1.0))
+    status = jnp.where(jnp.isfinite(jnp.sum(log_sd)), status, Status.DEGENERATE)
+    return gaussian_entropy_constant(d) + value + jnp.sum(log_sd), stderr, status
 
 
-@register("entropy", "gaussian", differentiable=True)
+@register("entropy", "gaussian", differentiable=True, min_n=3)
 def entropy(x, *, shrinkage=0.0) -> Estimate:
     """Plug-in Gaussian entropy ½ log det(2πe Σ̂) of ``x: (n, d)``, in nats.
 
+    Σ̂ = D^{1/2} ((1 − s) R + s I) D^{1/2}: the sample variances D (n − 1 denominator) and
+    the sample correlation R, shrunk towards the identity by ``shrinkage`` s (traced).
     Exact for Gaussian data up to sampling error; an upper bound on the entropy of any
     distribution with the same covariance.
+
+    stderr: delta method from the influence function ½((z − μ)ᵀ Σ⁻¹ (z − μ) − d) per sample
+    ([infoest.gaussian.plugin][]); sampling error only (for Gaussian data ≈ √(d / 2n)).
+    Degenerate data: a constant column or collinear columns give −∞ with status
+    DEGENERATE. Needs n ≥ d + 2 (or ``shrinkage`` > 0).
     """
     x = _checks.as_samples(x, "x")
-    return make_estimate(_entropy(x, shrinkage), method="gaussian")
+    check_dimension(*x.shape, shrinkage, "`x`")
+    value, stderr, status = _entropy(x, shrinkage)
+    return make_estimate(value, stderr, status=status, method="gaussian")
 
 
 @jax.jit
 def _mi(x, y, shrinkage):
-    cov = sample_covariance(jnp.concatenate([x, y], axis=1), shrinkage)
-    return mutual_information_from_cov(cov, x.shape[1])
+    dx, d = x.shape[1], x.shape[1] + y.shape[1]
+    terms = ((_span(0, dx), 0.5), (_span(dx, d), 0.5), (_span(0, d), -0.5))
+    return plugin(jnp.concatenate([x, y], axis=1), terms, shrinkage, dof=dx * y.shape[1])
 
 
-@register("mutual_information", "gaussian", differentiable=True)
+@register("mutual_information", "gaussian", differentiable=True, min_n=3)
 def mutual_information(x, y, *, shrinkage=0.0) -> Estimate:
-    """Plug-in Gaussian MI ½ [log det Σ̂_X + log det Σ̂_Y − log det Σ̂_XY] in nats.
+    """Plug-in Gaussian MI ½ [log det R̂_X + log det R̂_Y − log det R̂_XY] in nats.
 
-    Equals −½ Σ_k log(1 − ρ_k²) over the sample canonical correlations ρ_k; a lower bound on
-    the MI of any distribution with the same covariance.
+    Computed from the sample correlation matrix (scale invariant, overflow safe), shrunk
+    towards the identity by ``shrinkage``. Equals −½ Σ_k log(1 − ρ_k²) over the sample
+    canonical correlations ρ_k; a lower bound on the MI of any distribution with the same
+    covariance.
+
+    stderr: delta method from the per-sample influence function of the three log-dets
+    plus the second-order term dx·dy/(2n²) ([infoest.gaussian.plugin][]); sampling error
+    only (for one pair, ≈ |ρ|/√n). A constant variable gives 0; collinear x and y give
+    +∞ with status DEGENERATE. Needs n ≥ dx + dy + 2 (or ``shrinkage`` > 0).
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
-    return make_estimate(_mi(x, y, shrinkage), method="gaussian")
+    check_dimension(x.shape[0], x.shape[1] + y.shape[1], shrinkage, "`x`, `y`")
+    value, stderr, status = _mi(x, y, shrinkage)
+    return make_estimate(value, stderr, status=status, method="gaussian")
+
+
+def cmi_terms(dx: int, dy: int, dz: int) -> Terms:
+    """Log-det terms of I(X;Y|Z) for columns ordered (x, y, z)."""
+    d = dx + dy + dz
+    xz = _span(0, dx) + _span(dx + dy, d)
+    terms = [(xz, 0.5), (_span(dx, d), 0.5), (_span(0, d), -0.5)]
+    if dz:
+        terms.append((_span(dx + dy, d), -0.5))
+    return tuple(terms)
 
 
 @jax.jit
 def _cmi(x, y, z, shrinkage):
-    cov = sample_covariance(jnp.concatenate([x, y, z], axis=1), shrinkage)
-    return conditional_mutual_information_from_cov(cov, x.shape[1], y.shape[1])
+    terms = cmi_terms(x.shape[1], y.shape[1], z.shape[1])
+    return plugin(jnp.concatenate([x, y, z], axis=1), terms, shrinkage,
+                  dof=x.shape[1] * y.shape[1])
 
 
-@register("conditional_mutual_information", "gaussian", differentiable=True)
+@register("conditional_mutual_information", "gaussian", differentiable=True, min_n=3)
 def conditional_mutual_information(x, y, z, *, shrinkage=0.0) -> Estimate:
-    """Plug-in Gaussian CMI I(X;Y|Z) from the blocks of the sample covariance, in nats."""
+    """Plug-in Gaussian CMI I(X;Y|Z) = ½ [log det R̂_XZ + log det R̂_YZ − log det R̂_Z −
+    log det R̂_XYZ] from the blocks of the sample correlation, in nats.
+
+    stderr: delta method (influence function of the four log-dets, plus dx·dy/(2n²));
+    sampling error only ([infoest.gaussian.plugin][]). Constant x or y give 0. Needs
+    n ≥ dx + dy + dz + 2 (or ``shrinkage`` > 0).
+    """
     x, y, z = _checks.paired_samples((x, "x"), (y, "y"), (z, "z"))
-    return make_estimate(_cmi(x, y, z, shrinkage), method="gaussian")
+    check_dimension(x.shape[0], x.shape[1] + y.shape[1] + z.shape[1], shrinkage,
+                    "`x`, `y`, `z`")
+    value, stderr, status = _cmi(x, y, z, shrinkage)
+    return make_estimate(value, stderr, status=status, method="gaussian")

@@ -1,28 +1,29 @@
 """k-nearest-neighbour estimators: Kozachenko–Leonenko entropy, KSG MI, Frenzel–Pompe CMI.
 
-All three share one neighbour search ([`infoest.ops.neighbors`][infoest.ops.neighbors]): the
-distance to the
+All three share one neighbour search (:mod:`infoest.ops.neighbors`): the distance to the
 k-th neighbour in the joint space with the max-norm (self excluded), and strict neighbour
 counts inside that radius in marginal subspaces. Values are in nats.
 
 Public estimators (validated, registered under ``method="kl"`` / ``"ksg"``):
-[`entropy`][infoest.knn.entropy], [`mutual_information`][infoest.knn.mutual_information],
-[`conditional_mutual_information`][infoest.knn.conditional_mutual_information].
+:func:`entropy`, :func:`mutual_information`, :func:`conditional_mutual_information`.
 
 Cores for other families (no validation; already-checked ``(n, d)`` arrays; jittable and
 vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
-[`kl_entropy_core`][infoest.knn.kl_entropy_core], [`ksg_mi_core`][infoest.knn.ksg_mi_core],
-[`ksg_cmi_core`][infoest.knn.ksg_cmi_core], and [`prepare`][infoest.knn.prepare]
+:func:`kl_entropy_core`, :func:`ksg_mi_core`, :func:`ksg_cmi_core`, and :func:`prepare`
 (standardisation and jitter).
 
-Ties and degenerate data. With jitter off, exact duplicates give neighbour distances of 0.
-KSG MI/CMI stay finite (strict counts inside a zero radius are 0, so ψ(1) enters). For the
-KL entropy a zero radius means log 0 = −∞ (a degenerate, e.g. constant, distribution has
-differential entropy −∞); such radii are clamped to the smallest positive normal number of
-the dtype, so the value is finite but very negative, and ``diagnostics["zero_radius"]``
-counts the affected samples. Jitter (``jitter > 0`` with ``key``) breaks ties instead; note
-that noise below the dtype's resolution (≈1e-7 relative in float32) changes nothing, so in
-float32 use ``jitter`` ≥ 1e-6 on standardised data (the literature's 1e-8 assumes float64).
+Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-samples
+(:func:`subsample_stderr`), computed in the same compiled call; :func:`half_sample_indices`
+gives the index sets (blocks of consecutive rows for time series).
+
+Ties and degenerate data. Without ``key`` the estimators are deterministic: exact duplicates
+give neighbour distances of 0, KSG MI/CMI stay finite (strict counts inside a zero radius
+are 0, so ψ(1) enters), and a KL radius of 0 (k or more copies of a sample: an atom) makes
+the entropy −∞ with status DEGENERATE (``diagnostics["zero_radius"]`` counts them). With
+``key`` and ``jitter=None``, noise of ``AUTO_JITTER`` (1e-6) times each column's scale
+breaks the ties; noise below the dtype's resolution (≈1e-7 relative in float32) changes
+nothing, so the literature's 1e-8 (float64) is too small here. A constant variable gives MI
+and CMI exactly 0 and a KL entropy of −∞ (DEGENERATE).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from jax import Array
 from jax.scipy.special import digamma
 
 from infoest import _checks
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.ops import neighbors
 from infoest.ops.special import log_unit_ball_volume
+from infoest.ops.standardize import column_scale, is_constant
+from infoest.ops.standardize import standardize as standardize_columns
 
 __all__ = [
     "entropy",
@@ -120,28 +123,138 @@ def ksg_cmi_core(x: Array, y: Array, z: Array, *, k: int, norm: str = "max", the
 
 
 def _standardize(a: Array) -> Array:
-    sd = jnp.std(a, axis=0)
-    return (a - jnp.mean(a, axis=0)) / jnp.where(sd > 0, sd, 1.0)
+    return standardize_columns(a)
 
 
 def prepare(*arrays: Array, standardize: bool = True, jitter=0.0, key=None) -> tuple:
-    """Per-column standardisation (constant columns only centred), then additive Gaussian
-    jitter of scale ``jitter`` (traced) when ``key`` is given (one subkey per array)."""
+    """Per-column standardisation ([infoest.ops.standardize.standardize][]: overflow-safe,
+    a constant column becomes 0), then additive Gaussian jitter of ``jitter`` (traced) times
+    each column's scale when ``key`` is given (one subkey per array; a constant column stays
+    constant)."""
     out = tuple(_standardize(a) if standardize else a for a in arrays)
     if key is not None:
         keys = jax.random.split(key, len(out))
         out = tuple(
-            a + jnp.asarray(jitter, a.dtype) * jax.random.normal(kk, a.shape, a.dtype)
+            a + jnp.asarray(jitter, a.dtype) * column_scale(a)
+            * jax.random.normal(kk, a.shape, a.dtype)
             for a, kk in zip(out, keys, strict=True)
         )
     return out
 
 
+# ----------------------------------------------------------------------------- stderr
+
+#: Half-samples per estimate for the standard error (10 complementary pairs).
+SUBSETS = 20
+#: Fixed key of the half-samples (and of nothing else) when the caller passes no ``key``.
+_DEFAULT_KEY = 0
+#: Folded into every half-sample key (see :func:`subsample_key`).
+_SALT = 0x5E1F5A3
+
+
+def half_sample_indices(key: Array, n: int, *, block: int = 1,
+                        subsets: int = SUBSETS) -> Array:
+    """Row indices ``(subsets, m)`` of complementary half-samples of n rows.
+
+    The rows are cut into ⌊n / block⌋ consecutive blocks; each pair of subsets is one
+    random split of the blocks into two halves (rows kept in time order). ``block`` = 1 for
+    independent samples; > 1 keeps serial dependence inside blocks (time series).
+    """
+    groups = n // block
+    half = groups // 2
+    keys = jax.random.split(key, subsets // 2)
+    perms = jax.vmap(lambda kk: jnp.argsort(jax.random.bits(kk, (groups,), jnp.uint32)))(keys)
+    chosen = jnp.sort(jnp.concatenate([perms[:, :half], perms[:, half:2 * half]]), axis=1)
+    rows = chosen[:, :, None] * block + jnp.arange(block)
+    return rows.reshape(subsets, half * block)
+
+
+def half_sample_size(n: int, block: int = 1) -> int:
+    """Rows m in each half-sample of :func:`half_sample_indices`."""
+    return (n // block // 2) * block
+
+
+def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = SUBSETS):
+    """Delete-d jackknife standard error from half-samples, in the same compiled call.
+
+    With θ_s the estimate on half-sample s (m rows of n, d = n − m deleted),
+    var = (m / d) · var_s(θ_s) (Shao & Wu, "A general theory for jackknife variance
+    estimation", Ann. Statist. 17, 1989: consistent for non-smooth statistics when d is a
+    fixed fraction of n; Politis & Romano, Ann. Statist. 22, 1994, for blocks of serially
+    dependent data). It estimates the sampling variance at n, not the bias; the per-sample
+    kNN terms are positively correlated (neighbouring samples share neighbours), so their
+    plain variance / n underestimates it by ≈ 20 % in sd (docs/classical.md, "Error bars").
+    ``estimator(*arrays)`` may return an array (each element gets its own stderr).
+    """
+    n = arrays[0].shape[0]
+    idx = half_sample_indices(key, n, block=block, subsets=subsets)
+    m = idx.shape[1]
+    # lax.map, not vmap: a vmapped tree-backend callback would batch on the host thread,
+    # where a thread-local ``jax.enable_x64`` does not hold; the brute force gains nothing
+    # from batching the 20 half-samples (each is already a blocked n² pass).
+    values = jax.lax.map(lambda i: estimator(*(a[i] for a in arrays)), idx)
+    return jnp.sqrt(m / (n - m) * jnp.var(values, axis=0, ddof=1))
+
+
+def subsample_key(key):
+    """The key of the half-samples: ``key`` (or a fixed key when None) with a salt folded in.
+
+    The salt keeps the half-samples independent of data drawn from the same key: a
+    threefry ``split`` gives the same first subkeys whatever the count, and a permutation
+    sorted from the bits that also made the normal draws would select the lowest half of
+    the values (coverage then collapses)."""
+    base = jax.random.PRNGKey(_DEFAULT_KEY) if key is None else key
+    return jax.random.fold_in(base, _SALT)
+
+
+def split_key(key):
+    """(jitter key or None, half-sample key) from the caller's ``key``."""
+    if key is None:
+        return None, subsample_key(None)
+    k_jitter, k_sub = jax.random.split(key)
+    return k_jitter, subsample_key(k_sub)
+
+
+def stderr_backend(backend: str, dtype) -> str:
+    """The neighbour backend for float64 data: brute force unless ``backend="tree"`` was
+    asked for explicitly (then brute force for the half-samples only). A program with the
+    loop over half-samples runs its host callbacks on an XLA thread, where a thread-local
+    ``jax.enable_x64`` context does not hold, so float64 data would reach the tree backend
+    as float32 (the max-norm results of the two backends are identical)."""
+    return "brute" if jnp.dtype(dtype) == jnp.float64 else backend
+
+
+def value_backend(backend: str, dtype) -> str:
+    """The backend of the full-data search: ``"auto"`` means brute force for float64."""
+    return "brute" if backend == "auto" and jnp.dtype(dtype) == jnp.float64 else backend
+
+
+def check_half_samples(n: int, k: int, *, theiler: int = 0, block: int = 1) -> None:
+    """Trace-time ``ValueError`` unless each half-sample keeps k + 2·theiler + 1 rows."""
+    need = k + 2 * theiler + 1
+    if half_sample_size(n, block) < need:
+        minimum = 2 * block * -(-need // block)
+        raise ValueError(f"too few samples for k={k} (theiler={theiler}): got n={n}, need at "
+                         f"least {minimum} (the error bar uses half-samples)")
+
+
 # ----------------------------------------------------------------------------- validation
+
+#: Jitter (relative to each column's scale) applied when a ``key`` is given and ``jitter``
+#: is left at None: ≈ 10 float32 ulps of standardised data, enough to break exact ties,
+#: far below any neighbour distance of continuous data.
+AUTO_JITTER = 1e-6
+
+
+def resolve_jitter(jitter, key):
+    """The jitter scale: ``AUTO_JITTER`` with a key and ``jitter=None``, else ``jitter``."""
+    if jitter is None:
+        return 0.0 if key is None else AUTO_JITTER
+    return jitter
 
 
 def _check_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: int = 0,
-                   algorithm: int = 1) -> int:
+                   algorithm: int = 1, block: int = 1) -> int:
     k = _checks.check_k(k, n)
     _checks.check_choice(norm, "norm", neighbors.NORMS)
     _checks.check_choice(backend, "backend", neighbors.BACKENDS)
@@ -152,6 +265,9 @@ def _check_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: 
     if n < k + 2 * theiler + 1:
         raise ValueError(f"too few samples for k={k} and `theiler`={theiler}: got n={n}, need "
                          f"at least {k + 2 * theiler + 1}")
+    check_half_samples(n, k, theiler=theiler, block=block)
+    if jitter is None:
+        return k
     if _checks.is_concrete(jitter):
         if float(jitter) < 0:
             raise ValueError(f"`jitter` must be >= 0, got {float(jitter)}")
@@ -162,17 +278,33 @@ def _check_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: 
     return k
 
 
+def any_constant(*arrays: Array) -> Array:
+    """True when one of the arrays is constant (a variable without information)."""
+    return jnp.any(jnp.stack([is_constant(a) for a in arrays]))
+
+
 # ----------------------------------------------------------------------------- estimators
+
+
+def _kl_value(x, *, k, norm, backend):
+    value, zero = kl_entropy_core(x, k=k, norm=norm, backend=backend)
+    return jnp.where(zero > 0, -jnp.inf, value)
 
 
 @partial(jax.jit, static_argnames=("k", "norm", "backend"))
 def _entropy(x, jitter, key, *, k, norm, backend):
-    (x,) = prepare(x, standardize=False, jitter=jitter, key=key)
-    return kl_entropy_core(x, k=k, norm=norm, backend=backend)
+    k_jitter, k_sub = split_key(key)
+    (x,) = prepare(x, standardize=False, jitter=jitter, key=k_jitter)
+    core = partial(_kl_value, k=k, norm=norm, backend=stderr_backend(backend, x.dtype))
+    value, zero = kl_entropy_core(x, k=k, norm=norm, backend=value_backend(backend, x.dtype))
+    stderr = subsample_stderr(core, (x,), k_sub)
+    degenerate = (zero > 0) | jnp.any(column_scale(x) <= 0)
+    value = jnp.where(degenerate, -jnp.inf, value)
+    return value, stderr, jnp.where(degenerate, Status.DEGENERATE, Status.OK), zero
 
 
-@register("entropy", "kl", test_kwargs={"k": 3}, bench_kwargs={"k": 4})
-def entropy(x, *, k: int = 4, norm: str = "max", jitter=0.0, key=None,
+@register("entropy", "kl", test_kwargs={"k": 3}, bench_kwargs={"k": 4}, min_n=4)
+def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
             backend: str = "auto") -> Estimate:
     """Kozachenko–Leonenko differential entropy of ``x: (n, d)``, in nats.
 
@@ -181,37 +313,52 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=0.0, key=None,
     (Kozachenko & Leonenko, Probl. Inf. Transm. 23, 1987; Kraskov, Stögbauer, Grassberger,
     PRE 69, 066138, 2004, eq. 20), r_i the distance from x_i to its k-th nearest neighbour
     (self excluded) and V_d the volume of the unit ball: 2^d for ``norm="max"`` (default),
-    π^{d/2}/Γ(d/2 + 1) for ``"euclidean"``. Entropy is not scale invariant, so there is no
-    standardisation option. NPEET uses k = 3 and the max-norm.
+    π^{d/2}/Γ(d/2 + 1) for ``"euclidean"``. Ĥ(a x) = Ĥ(x) + d log a exactly, and the
+    neighbour distances of data at 1e±30 stay within float32's normal range (the inputs
+    are centred by the registry), so no rescaling is needed. NPEET uses k = 3 and the max-norm.
+
+    stderr: delete-d jackknife over 20 half-samples in the same compiled call
+    ([infoest.knn.subsample_stderr][]; sampling error only, not the bias).
+
+    Degenerate data: a constant column, or a sample with ≥ k exact copies (r_i = 0; the
+    data have an atom), gives −∞ with status DEGENERATE (``diagnostics["zero_radius"]``
+    counts such samples). Pass ``key`` to break ties with jitter instead.
 
     Args:
-        x: samples ``(n, d)``.
+        x: samples ``(n, d)``; n ≥ 2(k + 1).
         k: neighbour order (static; default 4).
         norm: ``"max"`` or ``"euclidean"``.
-        jitter: scale of Gaussian noise added to break ties (needs ``key``; default off).
-        key: PRNG key for ``jitter``.
+        jitter: Gaussian noise, relative to each column's scale, added to break ties. None
+            (default): 1e-6 when ``key`` is given, else none; a number needs ``key``.
+        key: PRNG key for the jitter and the half-samples (a fixed key when None).
         backend: neighbour search, ``"auto"`` | ``"brute"`` | ``"tree"``
-            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
+            (:mod:`infoest.ops.neighbors`).
 
-    Cost: O(n² d) brute force in blocks of ~2²¹ pairwise distances, or about O(n log n) with
-    the tree in low dimension. Zero radii (duplicates) are clamped and counted in
-    ``diagnostics["zero_radius"]``.
+    Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
+    with the tree in low dimension.
     """
     x = _checks.as_samples(x, "x")
     k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key)
-    value, zero = _entropy(x, jitter, key, k=k, norm=norm, backend=backend)
-    return make_estimate(value, method="kl", zero_radius=zero)
+    value, stderr, status, zero = _entropy(x, resolve_jitter(jitter, key), key, k=k,
+                                           norm=norm, backend=backend)
+    return make_estimate(value, stderr, status=status, method="kl", zero_radius=zero)
 
 
 @partial(jax.jit, static_argnames=("k", "algorithm", "norm", "standardize", "backend"))
 def _mi(x, y, jitter, key, *, k, algorithm, norm, standardize, backend):
-    x, y = prepare(x, y, standardize=standardize, jitter=jitter, key=key)
-    return ksg_mi_core(x, y, k=k, algorithm=algorithm, norm=norm, backend=backend)
+    k_jitter, k_sub = split_key(key)
+    constant = any_constant(x, y)
+    x, y = prepare(x, y, standardize=standardize, jitter=jitter, key=k_jitter)
+    core = partial(ksg_mi_core, k=k, algorithm=algorithm, norm=norm)
+    value = core(x, y, backend=value_backend(backend, x.dtype))
+    stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
+                              (x, y), k_sub)
+    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
 
 
-@register("mutual_information", "ksg", test_kwargs={"k": 3}, bench_kwargs={"k": 4})
+@register("mutual_information", "ksg", test_kwargs={"k": 3}, bench_kwargs={"k": 4}, min_n=4)
 def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max",
-                       standardize: bool = True, jitter=0.0, key=None,
+                       standardize: bool = True, jitter=None, key=None,
                        backend: str = "auto") -> Estimate:
     """Kraskov–Stögbauer–Grassberger mutual information I(X;Y), in nats.
 
@@ -224,45 +371,58 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     Algorithm 2: ε_x(i), ε_y(i) = the largest marginal distance among the k joint
     neighbours, non-strict counts, Î₂ = ψ(k) − 1/k + ψ(n) − ⟨ψ(n_x) + ψ(n_y)⟩.
     (Kraskov, Stögbauer, Grassberger, "Estimating mutual information", PRE 69, 066138,
-    2004, eqs. 8 and 9.) Î₁ is exactly symmetric in (x, y). Estimates can be negative near
-    independence and are not clipped.
+    2004, eqs. 8 and 9.) Î₁ is exactly symmetric in (x, y) without jitter. Estimates can be
+    negative near independence and are not clipped.
+
+    stderr: delete-d jackknife over 20 half-samples in the same compiled call
+    ([infoest.knn.subsample_stderr][]); sampling error only, not the bias.
+
+    Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties (exact duplicates)
+    are broken by jitter when ``key`` is given; without a key the strict counts are kept
+    (deterministic). Duplicated rows are not independent samples: every copy is a
+    zero-distance neighbour of its twin, which raises the estimate (docs/classical.md).
 
     Args:
-        x, y: paired samples ``(n, dx)``, ``(n, dy)``.
+        x, y: paired samples ``(n, dx)``, ``(n, dy)``; n ≥ 2(k + 1).
         k: neighbour order (static; default 4 as JIDT/IDTxl; k=3 with ``standardize=False``
             reproduces NPEET / scikit-learn defaults).
         algorithm: 1 or 2.
         norm: norm inside each marginal: ``"max"`` (default, classical) or ``"euclidean"``
             (as ``bmi``); the joint distance is always the max of the two.
         standardize: scale every column to zero mean, unit variance first (default True, as
-            JIDT), which makes the estimate invariant to per-column rescaling.
-        jitter: scale of Gaussian noise added after standardising to break ties (needs
-            ``key``; default off; ≥ 1e-6 in float32).
-        key: PRNG key for ``jitter``.
-        backend: ``"auto"`` | ``"brute"`` | ``"tree"``
-            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
+            JIDT; overflow-safe), which makes the estimate invariant to per-column rescaling.
+        jitter: Gaussian noise, relative to each column's scale, added to break ties. None
+            (default): 1e-6 when ``key`` is given, else none; a number needs ``key``.
+        key: PRNG key for the jitter and the half-samples (a fixed key when None).
+        backend: ``"auto"`` | ``"brute"`` | ``"tree"`` (:mod:`infoest.ops.neighbors`).
 
-    Cost: O(n² (dx + dy)) time and O(2²¹) memory per block with the brute-force backend;
-    the tree backend (chosen on CPU for dx + dy ≤ 3) grows about as n log n there.
+    Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
+    half-samples; the tree backend (chosen on CPU for dx + dy ≤ 4) grows about as n log n.
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
     k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        algorithm=algorithm)
-    value = _mi(x, y, jitter, key, k=k, algorithm=algorithm, norm=norm,
-                standardize=bool(standardize), backend=backend)
-    return make_estimate(value, method="ksg")
+    value, stderr = _mi(x, y, resolve_jitter(jitter, key), key, k=k, algorithm=algorithm,
+                        norm=norm, standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, method="ksg")
 
 
 @partial(jax.jit, static_argnames=("k", "norm", "theiler", "standardize", "backend"))
 def _cmi(x, y, z, jitter, key, *, k, norm, theiler, standardize, backend):
-    x, y, z = prepare(x, y, z, standardize=standardize, jitter=jitter, key=key)
-    return ksg_cmi_core(x, y, z, k=k, norm=norm, theiler=theiler, backend=backend)
+    k_jitter, k_sub = split_key(key)
+    constant = any_constant(x, y)
+    x, y, z = prepare(x, y, z, standardize=standardize, jitter=jitter, key=k_jitter)
+    core = partial(ksg_cmi_core, k=k, norm=norm, theiler=theiler)
+    value = core(x, y, z, backend=value_backend(backend, x.dtype))
+    stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
+                              (x, y, z), k_sub)
+    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
 
 
 @register("conditional_mutual_information", "ksg", test_kwargs={"k": 3},
-          bench_kwargs={"k": 4})
+          bench_kwargs={"k": 4}, min_n=4)
 def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
-                                   theiler: int = 0, standardize: bool = True, jitter=0.0,
+                                   theiler: int = 0, standardize: bool = True, jitter=None,
                                    key=None, backend: str = "auto") -> Estimate:
     """Frenzel–Pompe (KSG) conditional mutual information I(X;Y|Z), in nats.
 
@@ -275,20 +435,22 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
     (Frenzel & Pompe, "Partial mutual information for coupling analysis of multivariate
     time series", PRL 99, 204101, 2007). Never a difference of two MI estimates.
 
+    stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]).
+    A constant x or y gives exactly 0.
+
     Args:
         x, y, z: paired samples ``(n, d_*)``.
         k: neighbour order (static; default 4 as JIDT/IDTxl).
         norm: ``"max"`` (default; the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window w (static): samples j with |i − j| ≤ w are excluded from the
             search and the counts (serially dependent data; default 0 = self only).
-        standardize, jitter, key, backend: as in
-            [`mutual_information`][infoest.knn.mutual_information].
+        standardize, jitter, key, backend: as in :func:`mutual_information`.
 
-    Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 3.
+    Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 4.
     """
     x, y, z = _checks.paired_samples((x, "x"), (y, "y"), (z, "z"))
     k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        theiler=theiler)
-    value = _cmi(x, y, z, jitter, key, k=k, norm=norm, theiler=theiler,
-                 standardize=bool(standardize), backend=backend)
-    return make_estimate(value, method="ksg")
+    value, stderr = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k, norm=norm,
+                         theiler=theiler, standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, method="ksg")

@@ -11,8 +11,7 @@ information", Phys. Rev. E 100, 032305, 2019), in nats:
 - gradient of Ω          ∂_iΩ = Ω(X) − Ω(X_−i)   (Scagliarini et al., PRR 2023)
 
 ``variables`` is a sequence of arrays ``(n, d_i)`` (vector-valued variables) or one ``(n, k)``
-array of k scalar variables. Methods of [`o_information`][infoest.multivariate.o_information] (also
-via
+array of k scalar variables. Methods of :func:`o_information` (also via
 ``infoest.o_information(variables, method=...)``):
 
 - ``"gaussian"``: closed form from the sample covariance (optionally after a Gaussian-copula
@@ -22,12 +21,10 @@ via
   because the biases of a signed sum of KL entropies do not cancel (Kraskov et al. 2004,
   §II.B). All terms are computed in one ``vmap``: with the max-norm, KSG MI is unchanged
   by zero columns, so every term is I(z ⊙ a; z ⊙ b) for column masks a, b of the same shape.
-- ``"soi"``: SΩI, score-based ([`infoest.score.soi`][infoest.score.soi]).
+- ``"soi"``: SΩI, score-based (:mod:`infoest.score.soi`).
 
-[`from_entropies`][infoest.multivariate.from_entropies] composes TC/DTC/Ω/S from any entropy
-function (beware the bias caveat
-above), and [`o_information_multiplets`][infoest.multivariate.o_information_multiplets] evaluates Ω
-for every multiplet of given sizes
+:func:`from_entropies` composes TC/DTC/Ω/S from any entropy function (beware the bias caveat
+above), and :func:`o_information_multiplets` evaluates Ω for every multiplet of given sizes
 of a set of scalar variables in one compiled call.
 """
 
@@ -45,13 +42,14 @@ from jax import Array
 from jax.scipy.special import ndtri
 
 from infoest import _checks
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.gaussian import (
-    dual_total_correlation_from_cov,
+    Terms,
+    check_dimension,
     o_information_from_cov,
+    plugin,
     sample_covariance,
-    total_correlation_from_cov,
 )
 
 __all__ = [
@@ -75,9 +73,17 @@ def as_variables(variables, name: str = "variables", *, min_vars: int = 2,
                  min_samples: int = 2) -> tuple[Array, tuple[int, ...]]:
     """Validate ``variables`` and return ``(z, sizes)``: z ``(n, Σ d_i)`` and each d_i.
 
-    A single array ``(n, k)`` is k scalar variables; a list/tuple holds one ``(n, d_i)`` (or
-    ``(n,)``) array per variable. Raises ValueError/TypeError naming the offending argument.
+    A single array ``(n, k)`` is k scalar variables; a list/tuple of arrays holds one
+    ``(n, d_i)`` (or ``(n,)``) array per variable; a nested list of numbers is read as one
+    ``(n, k)`` array (as the registry reads it). Raises ValueError/TypeError naming the
+    offending argument.
     """
+    if isinstance(variables, list | tuple) and not all(
+            isinstance(v, jax.Array | np.ndarray) for v in variables):
+        variables = np.asarray(variables)  # a nested list of numbers: one (n, k) array
+        if variables.dtype == object:
+            raise TypeError(f"`{name}` must be an (n, k) array or a sequence of (n, d_i) "
+                            "arrays, got a ragged nested list")
     if isinstance(variables, jax.Array | np.ndarray):
         z = _checks.as_samples(variables, name, min_samples=min_samples)
         if np.ndim(variables) != 2:
@@ -134,12 +140,32 @@ def _gaussian_cov(z, shrinkage, copula: bool):
     return sample_covariance(gaussian_copula(z) if copula else z, shrinkage)
 
 
+def _measure_terms(sizes: Sequence[int]) -> dict[str, Terms]:
+    """Log-det terms (column indices, coefficient) of TC, DTC, Ω and S."""
+    groups = [tuple(int(c) for c in g) for g in _groups(sizes)]
+    every = tuple(range(int(sum(sizes))))
+    rest = [tuple(c for c in every if c not in g) for g in groups]
+    m = len(groups)
+    tc = [(g, 0.5) for g in groups] + [(every, -0.5)]
+    dtc = [(r, 0.5) for r in rest] + [(every, -0.5 * (m - 1))]
+    neg = lambda terms: [(i, -c) for i, c in terms]
+    return {"tc": tuple(tc), "dtc": tuple(dtc), "o_information": tuple(tc + neg(dtc)),
+            "s_information": tuple(tc + dtc)}
+
+
 @functools.partial(jax.jit, static_argnames=("sizes", "copula"))
 def _gaussian_all(z, shrinkage, *, sizes, copula):
-    cov = _gaussian_cov(z, shrinkage, copula)
-    tc = total_correlation_from_cov(cov, sizes)
-    dtc = dual_total_correlation_from_cov(cov, sizes)
-    return tc, dtc
+    """{measure: (value, stderr)} and the status, from the sample correlation."""
+    z = gaussian_copula(z) if copula else z
+    out, status = {}, Status.OK
+    for name, terms in _measure_terms(sizes).items():
+        value, stderr, st = plugin(z, terms, shrinkage)
+        out[name] = (value, stderr)
+        status = jnp.maximum(status, st)
+    tc, dtc = out["tc"][0], out["dtc"][0]  # Ω and S exactly as TC ∓ DTC
+    out["o_information"] = (tc - dtc, out["o_information"][1])
+    out["s_information"] = (tc + dtc, out["s_information"][1])
+    return out, status
 
 
 @functools.partial(jax.jit, static_argnames=("sizes", "copula"))
@@ -181,41 +207,68 @@ def _ksg_terms(sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.stack(a), np.stack(b), np.array(is_tc)
 
 
-@functools.partial(jax.jit, static_argnames=("sizes", "k"))
-def _ksg_all(z, *, sizes, k):
+def _ksg_pair(z, *, sizes, k):
+    """(TC, S) from the 2k − 1 KSG terms of standardised z (one vmap over column masks)."""
     from infoest import knn
 
     a, b, is_tc = _ksg_terms(sizes)
-    z = knn.prepare(z)[0]
 
     def term(ma, mb):
         return knn.ksg_mi_core(z * ma, z * mb, k=k, norm="max", backend="brute")
 
     mis = jax.vmap(term)(jnp.asarray(a, z.dtype), jnp.asarray(b, z.dtype))
-    tc = jnp.sum(jnp.where(is_tc, mis, 0.0))
-    s = jnp.sum(jnp.where(is_tc, 0.0, mis))
-    return tc, s - tc
+    return jnp.stack([jnp.sum(jnp.where(is_tc, mis, 0.0)),
+                      jnp.sum(jnp.where(is_tc, 0.0, mis))])
 
 
-def _all_measures(variables, method: str, **kwargs) -> tuple[Array, Array, str]:
-    """(tc, dtc, method) for one of the methods; ``soi`` goes through its own function."""
+def _ksg_measures(pair):
+    tc, s = pair[..., 0], pair[..., 1]
+    return {"tc": tc, "dtc": s - tc, "o_information": 2 * tc - s, "s_information": s}
+
+
+@functools.partial(jax.jit, static_argnames=("sizes", "k"))
+def _ksg_all(z, key, *, sizes, k):
+    """{measure: (value, stderr)}: KSG terms and their half-sample jackknife stderr."""
+    from infoest import knn
+
+    z = knn.prepare(z)[0]
+    core = functools.partial(_ksg_pair, sizes=sizes, k=k)
+    full = _ksg_measures(core(z))
+    idx = knn.half_sample_indices(knn.subsample_key(key), z.shape[0])
+    m = idx.shape[1]
+    halves = _ksg_measures(jax.lax.map(lambda i: core(z[i]), idx))
+    scale = m / (z.shape[0] - m)
+    return {name: (full[name], jnp.sqrt(scale * jnp.var(halves[name], ddof=1)))
+            for name in full}
+
+
+def _all_measures(variables, method: str, key=None, **kwargs):
+    """({measure: (value, stderr)}, status, method) for one of the methods."""
     _checks.check_choice(method, "method", ("gaussian", "ksg", "soi"))
     if method == "soi":
         from infoest.score import soi
 
-        est = soi.o_information(variables, **kwargs)
-        return est.diagnostics["tc"], est.diagnostics["dtc"], "soi"
+        est = soi.o_information(variables, key=key, **kwargs)
+        d = est.diagnostics
+        nan = jnp.full_like(est.value, jnp.nan)
+        out = {"tc": (d["tc"], nan), "dtc": (d["dtc"], nan),
+               "o_information": (est.value, est.stderr),
+               "s_information": (d["tc"] + d["dtc"], nan)}
+        return out, est.status, "soi"
     z, sizes = as_variables(variables)
     if method == "gaussian":
         shrinkage = kwargs.pop("shrinkage", 0.0)
         copula = kwargs.pop("copula", False)
         _reject_extra(kwargs)
-        tc, dtc = _gaussian_all(z, shrinkage, sizes=sizes, copula=bool(copula))
-    else:
-        k = _checks.check_k(kwargs.pop("k", 4), z.shape[0])
-        _reject_extra(kwargs)
-        tc, dtc = _ksg_all(z, sizes=sizes, k=k)
-    return tc, dtc, method
+        check_dimension(*z.shape, shrinkage, "`variables`")
+        out, status = _gaussian_all(z, shrinkage, sizes=sizes, copula=bool(copula))
+        return out, status, method
+    k = _checks.check_k(kwargs.pop("k", 4), z.shape[0])
+    _reject_extra(kwargs)
+    from infoest import knn
+
+    knn.check_half_samples(z.shape[0], k)
+    return _ksg_all(z, key, sizes=sizes, k=k), Status.OK, method
 
 
 def _reject_extra(kwargs):
@@ -223,42 +276,54 @@ def _reject_extra(kwargs):
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
 
 
-def _estimate(value, tc, dtc, method):
-    return make_estimate(value, method=method, tc=tc, dtc=dtc, o_information=tc - dtc,
-                         s_information=tc + dtc)
+def _estimate(which: str, variables, method: str, key, kwargs) -> Estimate:
+    out, status, m = _all_measures(variables, method, key=key, **kwargs)
+    value, stderr = out[which]
+    tc, dtc = out["tc"][0], out["dtc"][0]
+    return make_estimate(value, stderr, status=status, method=m, tc=tc, dtc=dtc,
+                         o_information=tc - dtc, s_information=tc + dtc)
 
+
+_STDERR = """
+
+    stderr: ``"gaussian"``: delta method from the per-sample influence function of the
+    log-dets ([infoest.gaussian.plugin][]); ``"ksg"``: delete-d jackknife over 20
+    half-samples of the whole sum of KSG terms ([infoest.knn.subsample_stderr][]; drawn
+    from ``key``, a fixed key when None); sampling error only, not the bias. A constant
+    variable is independent of the others and adds 0 to every measure.
+"""
 
 # ----------------------------------------------------------------------------- public
 
 
-def o_information(variables, *, method: str = "gaussian", **kwargs) -> Estimate:
+def o_information(variables, *, method: str = "gaussian", key=None, **kwargs) -> Estimate:
     """O-information Ω = TC − DTC in nats (diagnostics: ``tc``, ``dtc``, ``s_information``).
 
-    ``method``: ``"gaussian"`` (options ``shrinkage``, ``copula``), ``"ksg"`` (option ``k``)
-    or ``"soi"`` (options of [`infoest.score.soi.o_information`][infoest.score.soi.o_information],
-    ``key=`` required).
+    ``method``: ``"gaussian"`` (options ``shrinkage``, ``copula``; needs n ≥ Σ d_i + 2 or
+    ``shrinkage`` > 0), ``"ksg"`` (option ``k``; n ≥ 2(k + 1)) or ``"soi"`` (options of
+    :func:`infoest.score.soi.o_information`, ``key=`` required).
     """
-    tc, dtc, m = _all_measures(variables, method, **kwargs)
-    return _estimate(tc - dtc, tc, dtc, m)
+    return _estimate("o_information", variables, method, key, kwargs)
 
 
-def total_correlation(variables, *, method: str = "gaussian", **kwargs) -> Estimate:
-    """Total correlation TC = Σ_i H(X_i) − H(X) in nats (methods as
-    [`o_information`][infoest.multivariate.o_information])."""
-    tc, dtc, m = _all_measures(variables, method, **kwargs)
-    return _estimate(tc, tc, dtc, m)
+def total_correlation(variables, *, method: str = "gaussian", key=None, **kwargs) -> Estimate:
+    """Total correlation TC = Σ_i H(X_i) − H(X) in nats (methods as :func:`o_information`)."""
+    return _estimate("tc", variables, method, key, kwargs)
 
 
-def dual_total_correlation(variables, *, method: str = "gaussian", **kwargs) -> Estimate:
+def dual_total_correlation(variables, *, method: str = "gaussian", key=None,
+                           **kwargs) -> Estimate:
     """Dual total correlation DTC = H(X) − Σ_i H(X_i | X_−i) in nats."""
-    tc, dtc, m = _all_measures(variables, method, **kwargs)
-    return _estimate(dtc, tc, dtc, m)
+    return _estimate("dtc", variables, method, key, kwargs)
 
 
-def s_information(variables, *, method: str = "gaussian", **kwargs) -> Estimate:
+def s_information(variables, *, method: str = "gaussian", key=None, **kwargs) -> Estimate:
     """S-information S = TC + DTC = Σ_i I(X_i; X_−i) in nats."""
-    tc, dtc, m = _all_measures(variables, method, **kwargs)
-    return _estimate(tc + dtc, tc, dtc, m)
+    return _estimate("s_information", variables, method, key, kwargs)
+
+
+for _fn in (o_information, total_correlation, dual_total_correlation, s_information):
+    _fn.__doc__ += _STDERR
 
 
 def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> Estimate:
@@ -266,7 +331,7 @@ def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> 
 
     ``method="gaussian"`` (closed form; options ``shrinkage``, ``copula``) or ``"soi"``
     (one network, trained with the extra masks; options of
-    [`infoest.score.soi.o_information`][infoest.score.soi.o_information]).
+    :func:`infoest.score.soi.o_information`).
     """
     _checks.check_choice(method, "method", ("gaussian", "soi"))
     if method == "soi":
@@ -283,16 +348,25 @@ def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> 
     return make_estimate(grad, method="gaussian")
 
 
-@register("o_information", "gaussian", differentiable=True)
+@register("o_information", "gaussian", differentiable=True, min_n=4)
 def _gaussian_method(variables, *, shrinkage=0.0, copula: bool = False) -> Estimate:
-    """Gaussian O-information from the (optionally copula-transformed) sample covariance."""
+    """Gaussian O-information from the (optionally copula-transformed) sample correlation.
+
+    stderr: delta method from the per-sample influence function of the log-dets
+    ([infoest.gaussian.plugin][]; with ``copula`` the rank transform's own variability is
+    ignored, which is asymptotically exact for Gaussian data). Needs n ≥ Σ d_i + 2.
+    """
     return o_information(variables, method="gaussian", shrinkage=shrinkage, copula=copula)
 
 
-@register("o_information", "ksg", test_kwargs={"k": 3})
-def _ksg_method(variables, *, k: int = 4) -> Estimate:
-    """KSG O-information Ω = 2 Σ_{i≥2} I(X_i; X_<i) − Σ_i I(X_i; X_−i) (max-norm KSG terms)."""
-    return o_information(variables, method="ksg", k=k)
+@register("o_information", "ksg", test_kwargs={"k": 3}, min_n=4)
+def _ksg_method(variables, *, k: int = 4, key=None) -> Estimate:
+    """KSG O-information Ω = 2 Σ_{i≥2} I(X_i; X_<i) − Σ_i I(X_i; X_−i) (max-norm KSG terms).
+
+    stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]),
+    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1).
+    """
+    return o_information(variables, method="ksg", k=k, key=key)
 
 
 # ----------------------------------------------------------------------------- multiplets
@@ -333,8 +407,10 @@ def _multiplets(z, shrinkage, *, k, orders, method, copula, knn_k):
             sizes = (1,) * idx.shape[1]
 
             def one(ii, sizes=sizes):
-                tc, dtc = _ksg_all(z[:, ii], sizes=sizes, k=knn_k)
-                return tc - dtc
+                from infoest import knn
+
+                pair = _ksg_pair(knn.prepare(z[:, ii])[0], sizes=sizes, k=knn_k)
+                return 2.0 * pair[0] - pair[1]
 
             out.append(jax.lax.map(one, idx))
     return jnp.concatenate(out)
@@ -347,8 +423,7 @@ def o_information_multiplets(x, *, orders: Sequence[int] = (3,), method: str = "
     One compiled call: the covariance is computed once and Ω of all C(k, s) sub-matrices is
     ``vmap``-ed (``method="gaussian"``), or the KSG O-information is ``lax.map``-ped over
     the index sets (``method="ksg"``, neighbour count ``k``). Returns a
-    [`MultipletTable`][infoest.multivariate.MultipletTable] keyed by index tuples, in lexicographic
-    order within each size.
+    :class:`MultipletTable` keyed by index tuples, in lexicographic order within each size.
     """
     z, sizes = as_variables(x, "x", min_vars=3)
     if not isinstance(x, jax.Array | np.ndarray):

@@ -3,6 +3,7 @@ parity with a plain numpy implementation, degenerate data and bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import jax
@@ -13,6 +14,18 @@ from scipy.special import digamma
 
 import infoest
 from infoest import gaussian, knn
+
+
+@contextlib.contextmanager
+def global_x64():
+    """float64 for the whole process (``jax.enable_x64`` is thread-local, and the tree
+    backend's vmapped host callbacks run on other threads, where it does not apply)."""
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", old)
 
 RHO = 0.75
 TRUE_MI_RHO = -0.5 * np.log(1 - RHO**2)  # 0.413339
@@ -152,7 +165,7 @@ def small():
 @pytest.mark.parametrize("backend", ["brute", "tree"])
 def test_parity_with_numpy(small, backend):
     x, y, z = small
-    with jax.enable_x64(True):
+    with global_x64():
         for algorithm in (1, 2):
             got = knn.mutual_information(x, y, k=3, algorithm=algorithm, standardize=False,
                                          backend=backend)
@@ -169,7 +182,7 @@ def test_parity_with_numpy(small, backend):
 
 def test_parity_euclidean(small):
     x, y, _ = small
-    with jax.enable_x64(True):
+    with global_x64():
         got = knn.entropy(x, k=4, norm="euclidean")
         np.testing.assert_allclose(float(got), np_kl(x, 4, norm="euclidean"), atol=1e-9)
         got = knn.mutual_information(x, y, k=3, norm="euclidean", standardize=False)
@@ -192,7 +205,7 @@ def test_theiler_window_matches_numpy(small):
     for theiler in (0, 5):
         want = np_cmi(x, y[:, :1], z, 4, theiler=theiler)
         for backend in ("brute", "tree"):
-            with jax.enable_x64(True):
+            with global_x64():
                 got = knn.ksg_cmi_core(jnp.asarray(x), jnp.asarray(y[:, :1]), jnp.asarray(z),
                                        k=4, theiler=theiler, backend=backend)
             np.testing.assert_allclose(float(got), want, atol=1e-9)
@@ -221,26 +234,29 @@ def test_kl_core_vmaps_over_column_subsets(small):
 
 
 @pytest.mark.parametrize("backend", ["brute", "tree"])
-def test_duplicates_and_constant_columns_stay_finite(backend):
+def test_duplicates_and_constant_columns_have_defined_answers(backend):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(200, 2)).astype(np.float32)
-    x[:20] = x[0]  # 20 copies of one sample
+    x[:20] = x[0]  # 20 copies of one sample: an atom, r_i = 0 for k = 4
     const = np.hstack([x[:, :1], np.ones((200, 1), np.float32)])
     y = rng.normal(size=(200, 1)).astype(np.float32)
-    h = knn.entropy(x, backend=backend)
-    assert np.isfinite(float(h)) and int(h.diagnostics["zero_radius"]) == 20
+    h = knn.entropy(x, backend=backend, throw=False)
+    assert int(h.status) == infoest.Status.DEGENERATE and float(h) == -np.inf
+    assert int(h.diagnostics["zero_radius"]) == 20
+    jittered = knn.entropy(x, backend=backend, key=jax.random.PRNGKey(0))
+    assert int(jittered.diagnostics["zero_radius"]) == 0 and np.isfinite(float(jittered))
     ones = np.ones((200, 1), np.float32)
-    assert np.isfinite(float(knn.entropy(ones, backend=backend)))
+    assert float(knn.entropy(ones, backend=backend, throw=False)) == -np.inf
     for a in (x, const):
         assert np.isfinite(float(knn.mutual_information(a, y, backend=backend)))
-        assert np.isfinite(float(knn.conditional_mutual_information(a, ones, y,
-                                                                    backend=backend)))
+    assert float(knn.mutual_information(ones, y, backend=backend)) == 0.0
+    assert float(knn.conditional_mutual_information(ones, x, y, backend=backend)) == 0.0
 
 
 def test_jitter_breaks_ties_and_needs_a_key():
     x = np.repeat(np.random.default_rng(6).normal(size=(50, 1)), 5, axis=0).astype(np.float32)
-    plain = knn.entropy(x)  # k = 4 other copies of every sample: all radii are 0
-    assert int(plain.diagnostics["zero_radius"]) == 250 and np.isfinite(float(plain))
+    plain = knn.entropy(x, throw=False)  # k = 4 other copies of every sample: all radii 0
+    assert int(plain.diagnostics["zero_radius"]) == 250 and float(plain) == -np.inf
     jittered = knn.entropy(x, jitter=1e-4, key=jax.random.PRNGKey(0))
     assert int(jittered.diagnostics["zero_radius"]) == 0 and np.isfinite(float(jittered))
     with pytest.raises(ValueError, match="key"):

@@ -156,6 +156,10 @@ def test_auto_backend_choice():
     on_cpu = jax.default_backend() == "cpu"
     assert nb.resolve_backend("auto", [2, 2], "max") == ("tree" if on_cpu else "brute")
     assert nb.resolve_backend("auto", [5, 5], "max") == "brute"
+    assert nb.resolve_backend("auto", [5, 5], "max", n=10_000) == "brute"
+    big = nb.resolve_backend("auto", [5, 5], "max", n=nb.TREE_MIN_N)
+    assert big == ("tree" if on_cpu else "brute")  # large n: the tree on CPU
+    assert nb.resolve_backend("auto", [16, 16], "max", n=10**6) == "brute"  # high dimension
     assert nb.resolve_backend("auto", [1, 1], "euclidean") == "brute"  # two Euclidean blocks
     assert nb.resolve_backend("brute", [1], "max") == "brute"
 
@@ -174,3 +178,22 @@ def test_bad_arguments():
         nb.knn_distance(x, 20)
     with pytest.raises(ValueError, match="radius"):
         nb.count_within(x, np.ones(3, np.float32))
+
+
+def test_auto_takes_the_device_path_under_a_mesh():
+    """Under an ambient mesh of more than one device, auto never picks the host tree; with
+    one device it behaves as without a mesh."""
+    from jax.sharding import AbstractMesh, AxisType
+
+    for name, kind in (("batch", "brute"), ("samples", "ring")):
+        mesh = AbstractMesh((4,), (name,), axis_types=(AxisType.Auto,))
+        with jax.sharding.use_abstract_mesh(mesh):
+            plan = nb.choose_backend("auto", [1, 1], "max", n=1000)
+            assert plan.kind == kind
+            if kind == "ring":
+                assert plan.axis == "samples"
+            with pytest.raises(ValueError, match="gather"):
+                nb.choose_backend("tree", [1, 1], "max", n=1000)
+    one = AbstractMesh((1,), ("samples",), axis_types=(AxisType.Auto,))
+    with jax.sharding.use_abstract_mesh(one):
+        assert nb.choose_backend("brute", [1, 1], "max").kind == "brute"

@@ -194,3 +194,93 @@ def test_sigma_out_scales_the_network_part_by_sigma():
                                        atol=1e-6)
         assert float(jnp.abs(raw(z, jnp.full((2,), 1e-8))).max()) > 0.1
         assert float(jnp.abs(net(z, jnp.full((2,), 1e-8))).max()) < 1e-3
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+def _lr_batch(n=64, seed=0):
+    """Four datasets (normal, normal, normal, one constant variable) and learning rates
+    (fine, exploding, negative, fine): one vmapped call per estimator."""
+    z = np.random.default_rng(seed).normal(size=(n, 3)).astype(np.float32)
+    z[:, 1] += z[:, 0]
+    const = z.copy()
+    const[:, 1] = 2.0
+    data = jnp.asarray(np.stack([z, z, z, const]))
+    lrs = jnp.asarray([1e-3, 1e6, -1e-3, 1e-3], jnp.float32)
+    return data, lrs
+
+
+def test_minde_flags_divergence_and_constant_variable_under_vmap():
+    """learning_rate 1e6 and (traced) −1e-3 end in Status.DIVERGED, EMA weights included;
+    a constant Y gives I = 0 exactly (one vmapped call, throw=False)."""
+    data, lrs = _lr_batch()
+
+    def run(z, lr):
+        return infoest.mutual_information(z[:, :1], z[:, 1:2], method="minde",
+                                          key=jax.random.PRNGKey(0), steps=40, batch_size=32,
+                                          width=16, mc_iter=1, learning_rate=lr, throw=False)
+
+    est = jax.jit(jax.vmap(run))(data, lrs)
+    np.testing.assert_array_equal(est.status, [0, 4, 4, 0])
+    assert np.isfinite(float(est.value[0])) and np.isfinite(float(est.stderr[0]))
+    assert np.isnan(est.value[1]) and np.isnan(est.value[2])
+    assert float(est.value[3]) == 0.0 and float(est.stderr[3]) == 0.0
+
+
+def test_soi_flags_divergence_and_trivial_systems_under_vmap():
+    """Ω with one constant of three variables is Ω of two variables, 0 exactly."""
+    data, lrs = _lr_batch()
+
+    def run(z, lr):
+        return infoest.o_information(z, method="soi", key=jax.random.PRNGKey(0), steps=40,
+                                     batch_size=32, width=16, mc_iter=1, learning_rate=lr,
+                                     throw=False)
+
+    est = jax.jit(jax.vmap(run))(data, lrs)
+    np.testing.assert_array_equal(est.status, [0, 4, 4, 0])
+    assert np.isnan(est.value[1]) and np.isnan(est.value[2])
+    assert float(est.value[3]) == 0.0 and float(est.stderr[3]) == 0.0
+
+
+def test_score_eager_errors_name_the_problem():
+    z = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    key = jax.random.PRNGKey(0)
+    small = dict(steps=40, batch_size=32, width=16, mc_iter=1)
+    for lr in (float("nan"), -1e-3, 0.0):
+        with pytest.raises(ValueError, match="learning_rate"):
+            infoest.mutual_information(z[:, :1], z[:, 1:2], method="minde", key=key,
+                                       learning_rate=lr)
+    with pytest.raises(ValueError, match="ema_decay"):
+        infoest.o_information(z, method="soi", key=key, ema_decay=1.5)
+    with pytest.raises(ValueError, match="joint_share"):
+        infoest.o_information(z, method="soi", key=key, joint_share=1.2)
+    with pytest.raises(TypeError, match="'stepz'"):
+        infoest.o_information(z, method="soi", key=key, stepz=3)
+    with pytest.raises(ValueError, match="needs at least 16"):
+        infoest.o_information(z[:10], method="soi", key=key)
+    # the same program as the vmapped test above, eagerly: an exploding rate raises
+    with pytest.raises(infoest.EstimationError, match="diverged"):
+        infoest.o_information(z, method="soi", key=key, learning_rate=1e6, **small)
+    # identical rows: every variable constant, Ω = 0 (was 5.21)
+    same = np.ones((64, 3), np.float32)
+    est = infoest.o_information(same, method="soi", key=key, **small)
+    assert float(est.value) == 0.0 and est.ok
+    # the entropy of a constant column is −∞ with a degenerate status
+    ent = infoest.entropy(same[:, :2], method="minde", key=key, throw=False, **small)
+    assert float(ent.value) == -np.inf and int(ent.status) == infoest.Status.DEGENERATE
+
+
+def test_soi_mask_shares_are_traced():
+    """A new joint share neither recompiles nor blocks vmap (it was a static float)."""
+    from infoest.score import soi
+
+    z = jnp.asarray(np.random.default_rng(0).normal(size=(64, 3)), jnp.float32)
+    cfg = infoest.score.SOIConfig(steps=4, batch_size=32, width=8, mc_iter=1)
+    shares = jnp.asarray([0.3, 0.6], jnp.float32)
+    est = jax.vmap(lambda s: soi.o_information(z, key=jax.random.PRNGKey(0), config=cfg,
+                                               joint_share=s))(shares)
+    assert est.value.shape == (2,) and np.all(np.isfinite(est.value))
+    assert float(est.value[0]) != float(est.value[1])
+    probs = jax.jit(lambda s: masks.soi_mask_probs(masks.soi_masks(3), s, 0.04))(0.5)
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-6)

@@ -73,3 +73,79 @@ def test_treet_long_run_both_directions():
     bwd = infoest.transfer_entropy(y, x, method="treet", key=key, history=2, steps=3000)
     assert abs(float(fwd) - processes.coupled_ar1_te(history=2)) < 0.02
     assert abs(float(bwd)) < 0.02
+
+
+def test_dv_influence_matches_the_jackknife():
+    """The delta-method influence of DV_XY − DV_Y equals (n − 1)(DV − DV_(−i)) to first order."""
+    from infoest.temporal.treet import dv_influence
+
+    n = 400
+    scores = np.random.default_rng(0).normal(size=(2, 3, n)) * 0.5
+    real, ref = scores[:, 0], np.exp(scores[:, 1:]).sum(axis=1)  # (2, n) each
+
+    def te(keep):
+        dv = real[:, keep].mean(-1) - np.log(ref[:, keep].sum(-1) / (2 * keep.sum()))
+        return dv[1] - dv[0]
+
+    everything = np.ones(n, bool)
+    drop = np.array([te(everything & (np.arange(n) != i)) for i in range(n)])
+    psi = np.asarray(dv_influence(jnp.asarray(scores, jnp.float32)))
+    np.testing.assert_allclose(psi, (n - 1) * (te(everything) - drop), rtol=0.05, atol=0.02)
+    assert abs(psi.mean()) < 1e-5
+
+
+def test_dv_stderr_of_ar1_mean():
+    """Batch means give the long-run standard error σ/((1 − φ)√n) of an AR(1) mean."""
+    from infoest.temporal.treet import dv_stderr
+
+    phi, n = 0.6, 40_000
+    eps = np.random.default_rng(0).normal(size=n)
+    x = np.zeros(n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + eps[t]
+    se = float(dv_stderr(jnp.asarray(x, jnp.float32), window=20))
+    assert se == pytest.approx(1 / ((1 - phi) * np.sqrt(n)), rel=0.25)
+
+
+def test_treet_flags_divergence_constant_source_and_vector_target():
+    """Status under vmap (learning rates fine / exploding / negative; a constant source gives
+    TE = 0), and a 2-column target (a broadcasting TypeError before)."""
+    x, y = processes.coupled_ar1().sample(jax.random.PRNGKey(3), 200)
+    xs = jnp.stack([x, x, x, jnp.ones_like(x)])
+    lrs = jnp.asarray([2e-3, 1e6, -2e-3, 2e-3], jnp.float32)
+
+    def run(src, lr):
+        return infoest.transfer_entropy(src, y, method="treet", key=jax.random.PRNGKey(0),
+                                        history=1, steps=20, batch_size=32, width=8,
+                                        ff_width=8, learning_rate=lr, throw=False)
+
+    est = jax.jit(jax.vmap(run))(xs, lrs)
+    np.testing.assert_array_equal(est.status, [0, 4, 4, 0])
+    assert np.isfinite(float(est.stderr[0])) and float(est.stderr[0]) > 0
+    assert float(est.value[3]) == 0.0
+    two = infoest.transfer_entropy(x, jnp.concatenate([y, x], axis=1), method="treet",
+                                   key=jax.random.PRNGKey(0), history=1, steps=3,
+                                   batch_size=16, width=4, ff_width=4)
+    assert np.isfinite(float(two.value)) and np.isfinite(float(two.stderr))
+    with pytest.raises(ValueError, match="learning_rate"):
+        infoest.transfer_entropy(x, y, method="treet", key=jax.random.PRNGKey(0),
+                                 learning_rate=-1.0)
+
+
+@pytest.mark.slow
+def test_treet_stderr_coverage():
+    """value ± 1.96·stderr covers the coupled AR(1) TE in 90–99 % of 200 replicates (fresh
+    series and keys, one vmapped call; T = 2 000, 300 steps: bias −0.006 next to a stderr of
+    0.018, measured 92 % over 64 replicates, docs/transfer_entropy.md)."""
+    task = processes.coupled_ar1()
+
+    def one(k):
+        kd, ke = jax.random.split(k)
+        return infoest.transfer_entropy(*task.sample(kd, 2000), method="treet", key=ke,
+                                        history=1, steps=300, batch_size=256, width=16,
+                                        ff_width=32, throw=False)
+
+    est = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(11), 200))
+    assert np.all(np.asarray(est.status) == 0)
+    cover = np.abs(np.asarray(est.value) - TRUTH) <= 1.96 * np.asarray(est.stderr)
+    assert 0.90 <= cover.mean() <= 0.99

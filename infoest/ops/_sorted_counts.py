@@ -1,17 +1,16 @@
 """Exact max-norm ball counts in 1-D and 2-D subspaces from sorted coordinates (host numpy).
 
-The host part of the tree backend of [`infoest.ops.neighbors`][infoest.ops.neighbors]. For per-point
-thresholds
+The host part of the tree backend of [infoest.ops.neighbors][]. For per-point thresholds
 t_i (float64) it counts
 
     c_i = #{j : max_c fl(|v_jc − v_ic|) ≤ t_i}        (self included),
 
-the same predicate as scipy's ``cKDTree`` with ``p=inf`` (rounded float64 differences), so
-the counts are identical to a tree's ``query_ball_point(..., return_length=True)``.
+the same predicate as scipy's `cKDTree` with `p=inf` (rounded float64 differences), so
+the counts are identical to a tree's `query_ball_point(..., return_length=True)`.
 
 Because a rounded difference fl(v − x) is non-decreasing in v, the j satisfying
 fl(|v_jc − v_ic|) ≤ t_i occupy one interval [lo_i, hi_i) of the coordinate's sorted order; a
-``searchsorted`` on x ± t finds it up to rounding and a short exact fix-up finishes it.
+`searchsorted` on x ± t finds it up to rounding and a short exact fix-up finishes it.
 
 - 1-D: c_i = hi_i − lo_i, O(n log n) for all points.
 - 2-D: c_i counts the points whose rank along a lies in [lo_a, hi_a) and whose rank along b
@@ -31,7 +30,7 @@ __all__ = ["SortedCounter"]
 
 
 def _intervals(v: np.ndarray, x: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions [lo, hi) in ascending ``v`` of the values with fl(|v − x_i|) ≤ thr_i.
+    """Positions [lo, hi) in ascending `v` of the values with fl(|v − x_i|) ≤ thr_i.
 
     Requires thr ≥ 0. The guesses from x ± thr can be off by values within rounding of the
     boundary; each fix-up step moves a bound past a whole run of equal values.
@@ -82,7 +81,7 @@ class SortedAxis:
 class RankTable:
     """Counts of points in rectangles of ranks along two axes (see the module docstring).
 
-    ``size`` is the bucket size s: O((n/s)²) to build, about 4s checks per query.
+    `size` is the bucket size s: O((n/s)²) to build, about 4s checks per query.
     """
 
     def __init__(self, a: SortedAxis, b: SortedAxis, size: int):
@@ -137,11 +136,11 @@ class RankTable:
 
 
 class SortedCounter:
-    """Max-norm ball counts of the points of an ``(n, 1)`` or ``(n, 2)`` float64 array.
+    """Max-norm ball counts of the points of an `(n, 1)` or `(n, 2)` float64 array.
 
     Built from sorted axes (and for 2-D a `RankTable`), given or made here, so that
     axes and tables of data that do not change (e.g. across surrogates) are built once.
-    ``queries``: how many threshold sets the table will answer (a larger count builds a
+    `queries`: how many threshold sets the table will answer (a larger count builds a
     finer, costlier table that answers faster).
     """
 
@@ -160,7 +159,7 @@ class SortedCounter:
     def count(self, thr: np.ndarray, memo: dict | None = None) -> np.ndarray:
         """c_i = #{j : max-norm distance ≤ thr_i} (self included); 0 where thr_i < 0.
 
-        ``memo``: a dict shared by counters queried with the same ``thr``, so an axis common
+        `memo`: a dict shared by counters queried with the same `thr`, so an axis common
         to several subspaces computes its intervals once.
         """
         ok = thr >= 0
@@ -180,7 +179,7 @@ class SortedCounter:
 
 
 def bucket_size(n: int, queries: int = 1) -> int:
-    """Ranks per bucket s for n points and a table answering ``queries`` threshold sets:
+    """Ranks per bucket s for n points and a table answering `queries` threshold sets:
     balances the (n/s)² build against ~4s checks per query point; s ≈ 1.2 (n/queries)^(1/3)
     was fastest for one query at n = 2 000, 10 000 and 100 000 (TE counts, CPU time). At
     least 8, and the table is capped at 2048² entries."""

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from infoest.ops import placement
+
 __all__ = ["BACKENDS", "eig_backend", "host_eigh", "host_eigvalsh", "eigvalsh"]
 
 #: ``backend=`` values accepted by the eigensolvers of `infoest.ops.spectral`.
@@ -60,7 +62,7 @@ def eig_backend(a, backend: str = "auto") -> str:
     spec = getattr(sharding, "spec", None)
     named = spec is not None and any(axis is not None for axis in spec)
     vma = getattr(jax.typeof(a), "vma", None)
-    if named or vma:
+    if named or vma or placement.on_many_devices(()):  # the last: a `jax.set_mesh` mesh
         return "xla"
     return "host" if jax.default_backend() == "cpu" else "xla"
 

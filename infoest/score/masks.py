@@ -11,8 +11,7 @@ ICML 2024):
 A *denoiser* is any function ``denoiser(x0, xt, t, mask) -> eps_hat`` of one sample
 (``x0, xt: (D,)``, scalar t, ``mask: (k,)`` ints) predicting the noise ε of the diffused
 coordinates; the score is −ε̂/σ(t). The trained network and the analytic Gaussian denoiser
-([`infoest.score.gaussian_scores`][infoest.score.gaussian_scores]) share this signature, so the
-estimator integrals are
+(:mod:`infoest.score.gaussian_scores`) share this signature, so the estimator integrals are
 tested without training.
 """
 
@@ -23,6 +22,8 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+
+from infoest._checks import is_concrete
 
 DIFFUSED, CONDITION, MARGINAL = 1, 0, -1
 
@@ -93,29 +94,32 @@ def mask_weights(masks: np.ndarray) -> np.ndarray:
 
 
 
-def soi_mask_probs(masks: np.ndarray, joint: float | None = None,
-                   marginal: float | None = None) -> np.ndarray:
+def soi_mask_probs(masks: np.ndarray, joint=None, marginal=None) -> Array:
     """Sampling probabilities of SΩI's masks with set shares for the joint and the marginals.
 
     The full joint (every variable diffused) gets probability ``joint``, the k single-variable
     marginals share ``marginal`` equally, and every other mask (conditionals, and with
-    ``gradient`` the leave-one-out joints) shares the rest by
-    [`mask_weights`][infoest.score.masks.mask_weights]'s rule.
-    ``None`` keeps that rule's share for the group (both ``None``:
-    [`mask_weights`][infoest.score.masks.mask_weights]).
+    ``gradient`` the leave-one-out joints) shares the rest by the rule of
+    [mask_weights][infoest.score.masks.mask_weights]. ``None`` keeps that rule's share for
+    the group (both ``None``: ``mask_weights``).
+    The shares may be traced (no recompilation for a new value); concrete shares that leave a
+    negative remainder raise ``ValueError``.
     """
     base = mask_weights(masks)
     k = masks.shape[1]
     is_joint = (masks == DIFFUSED).all(1)
     is_marg = ((masks == DIFFUSED).sum(1) == 1) & ((masks == MARGINAL).sum(1) == k - 1)
     rest = ~(is_joint | is_marg)
-    share_j = base[is_joint].sum() if joint is None else float(joint)
-    share_m = base[is_marg].sum() if marginal is None else float(marginal)
+    share_j = base[is_joint].sum() if joint is None else joint
+    share_m = base[is_marg].sum() if marginal is None else marginal
     share_r = 1.0 - share_j - share_m
-    if min(share_j, share_m, share_r) < 0 or (share_r > 0 and not rest.any()):
-        raise ValueError(f"mask shares joint={share_j}, marginal={share_m} leave {share_r}")
-    probs = np.zeros(len(masks))
+    if is_concrete(share_j) and is_concrete(share_m):
+        j, m = float(share_j), float(share_m)
+        if min(j, m, 1.0 - j - m) < -1e-6 or (1.0 - j - m > 0 and not rest.any()):
+            raise ValueError(f"mask shares joint={j}, marginal={m} leave {1.0 - j - m}")
+    probs = jnp.zeros(len(masks))
     for group, share in ((is_joint, share_j), (is_marg, share_m), (rest, share_r)):
         if group.any():
-            probs[group] = share * base[group] / base[group].sum()
+            part = np.where(group, base / base[group].sum(), 0.0)
+            probs = probs + jnp.asarray(share) * jnp.asarray(part, probs.dtype)
     return probs

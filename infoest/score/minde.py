@@ -1,59 +1,63 @@
 """MINDE: mutual information and entropy from diffusion scores.
 
 Franzese, Bounoua, Michiardi, "MINDE: Mutual Information Neural Diffusion Estimation",
-ICLR 2024 (arXiv 2310.09031). One amortised score network
-([`infoest.score.network`][infoest.score.network]) is
+ICLR 2024 (arXiv 2310.09031). One amortised score network (`infoest.score.network`) is
 trained on the standardised samples; the estimates are importance-sampled integrals of
-score differences over the VP SDE ([`infoest.score.integrals`][infoest.score.integrals]), in nats:
+score differences over the VP SDE (`infoest.score.integrals`), in nats:
 
-- MINDE-C:    I = ∫ ½β E‖s_{X|Y}(x_t | y_0) − s_X(x_t)‖² dt
-- MINDE-C(σ): I = ∫ ½β E[‖s_{X|Y} − s_ref‖² − ‖s_X − s_ref‖²] dt   (= H(X) − H(X|Y))
-- MINDE-J:    I = ∫ ½β E‖s_{XY}(x_t, y_t) − [s_{X|Y}(x_t | y_0), s_{Y|X}(y_t | x_0)]‖² dt
-- MINDE-J(σ): I = ∫ ½β E[‖s_{X|Y} − s_ref‖² + ‖s_{Y|X} − s_ref‖² − ‖s_{XY} − s_ref‖²] dt
-- entropy:    H(X) = (d/2) log 2πe − ∫ ½β E‖s_X − s_ref‖² dt + Σ_j log std_j
+- MINDE-C: $I = \\int_0^1 \\tfrac12\\beta(t)\\,E\\|s_{X|Y}(x_t|y_0) - s_X(x_t)\\|^2 dt$
+- MINDE-C(σ): $I = \\int \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 - \\|s_X - s_{ref}\\|^2] dt$
+  $= H(X) - H(X|Y)$
+- MINDE-J: $I = \\int \\tfrac12\\beta\\,E\\|s_{XY}(x_t, y_t) - [s_{X|Y}(x_t|y_0),
+  s_{Y|X}(y_t|x_0)]\\|^2 dt$
+- MINDE-J(σ): $I = \\int \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 + \\|s_{Y|X} -
+  s_{ref}\\|^2 - \\|s_{XY} - s_{ref}\\|^2] dt$
+- entropy: $H(X) = \\tfrac d2 \\log 2\\pi e - \\int \\tfrac12\\beta\\,E\\|s_X - s_{ref}\\|^2 dt
+  + \\sum_j \\log \\mathrm{sd}_j$
 
-with the reference N(0, I), s_ref(x_t) = −x_t (the KL of the diffused data to it vanishes at
-T = 1 up to e^{−10}); the last term of H undoes the per-column standardisation
-(standardised data have ½E‖x_0‖² = d/2, so the reference part is the entropy of N(0, I_d)).
-The σ variants follow the corrected formulas of the authors' code (commit 612d6f7).
+with the reference N(0, I), $s_{ref}(x_t) = -x_t$ (the KL of the diffused data to it vanishes
+at T = 1 up to $e^{-10}$); the last term of H undoes the per-column standardisation. The σ
+variants follow the corrected formulas of the authors' code (commit 612d6f7).
 
-Estimates are computed on the training samples with fresh (t, ε) draws (``mc_iter`` passes);
-``stderr`` is the Monte-Carlo standard error of that average (it ignores training noise).
+**stderr.** The estimate is the mean over the n training rows of a per-row integrand
+(averaged over `mc_iter` fresh (t, ε) draws); `stderr` is the standard deviation of those
+per-row values over $\\sqrt n$. It covers the sampling variance of the data given the trained
+network and the Monte-Carlo noise of (t, ε); it does not cover the network's training noise
+or its bias (measured coverage: `docs/score.md`, "Error bars").
+
+**Status.** `Status.DIVERGED` when training diverged
+([training_diverged][infoest.score.config.training_diverged]: a non-finite loss, gradient or
+EMA weight, an exploding loss, or a term beyond any bounded predictor's reach).
+
+**Degenerate data.** A constant column is replaced by independent noise (which leaves I
+unchanged, `infoest.score.data`); when all of X or all of Y is constant, I = 0 exactly
+(stderr 0). The entropy of data with a constant column is $-\\infty$ with
+`Status.DEGENERATE`.
 """
 
 from __future__ import annotations
 
-import functools
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from infoest import _checks
-from infoest._estimate import Estimate, make_estimate
+from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
+from infoest.score import sde
+from infoest.score.config import MINDEConfig, ema_decay, resolve, training_diverged
+from infoest.score.data import prepare
 from infoest.score.integrals import MINDE_TERMS, kl_integrand, minde_integrand, monte_carlo
 from infoest.score.masks import minde_masks, var_index
 from infoest.score.network import denoiser, train_score_net
 
-__all__ = ["mutual_information", "entropy", "standardize", "auto_ema"]
+__all__ = ["mutual_information", "entropy", "MINDEConfig"]
 
 _TEST = dict(steps=4, batch_size=32, width=8, mc_iter=1)
 #: ``infoest bench``: a short but meaningful run (n = 1000-5000 samples, ≈10 s per task on CPU)
 _BENCH = dict(steps=2000, batch_size=128, mc_iter=4)
-
-
-def standardize(z):
-    """Per-column standardisation; returns (z_std, log std per column)."""
-    mean = z.mean(0)
-    sd = z.std(0)
-    sd = jnp.where(sd > 0, sd, 1.0)
-    return (z - mean) / sd, jnp.log(sd)
-
-
-def auto_ema(ema_decay, steps: int):
-    """EMA decay: the given value, or min(0.999, 1 − 10/steps) so short runs still average."""
-    return min(0.999, 1.0 - 10.0 / steps) if ema_decay is None else ema_decay
+MIN_N = 16
 
 
 def _gauss(d: int, dtype):
@@ -61,43 +65,41 @@ def _gauss(d: int, dtype):
     return jnp.asarray(0.5 * d * np.log(2 * np.pi * np.e), dtype)
 
 
-def _common(steps, batch_size, width, mc_iter, eval_batch):
-    steps = _checks.check_positive_int(steps, "steps")
-    batch_size = _checks.check_positive_int(batch_size, "batch_size")
-    if width is not None:
-        width = _checks.check_positive_int(width, "width")
-    mc_iter = _checks.check_positive_int(mc_iter, "mc_iter")
-    if eval_batch is not None:
-        eval_batch = _checks.check_positive_int(eval_batch, "eval_batch")
-    return steps, batch_size, width, mc_iter, eval_batch
-
-
-@functools.partial(jax.jit, static_argnames=("sizes", "masks_key", "steps", "batch_size",
-                                             "width", "mc_iter", "eval_batch"))
-def _minde_core(z, key, learning_rate, ema_decay, *, sizes, masks_key, steps, batch_size,
-                width, mc_iter, eval_batch):
+@eqx.filter_jit
+def _minde_core(z, key, cfg: MINDEConfig, sizes, masks_key):
+    """Train and integrate; returns (mean, stderr) of the terms, log column scales, the
+    training curve and a diverged flag."""
     index = var_index(sizes)
     masks = minde_masks(masks_key) if masks_key in ("c", "j") else np.ones((1, 1), np.int32)
-    z, log_sd = standardize(z)
-    kfit, kest = jax.random.split(key)
-    net, result = train_score_net(z, index, masks, key=kfit, steps=steps,
-                                  batch_size=batch_size, learning_rate=learning_rate,
-                                  width=width, ema_decay=ema_decay)
+    kfit, kest, knoise = jax.random.split(key, 3)
+    z, log_sd = prepare(z, knoise)
+    dtype = z.dtype
+    net, result = train_score_net(z, index, masks, key=kfit, steps=cfg.steps,
+                                  batch_size=cfg.batch_size,
+                                  learning_rate=cfg.learning_rate.astype(dtype),
+                                  width=cfg.width, ema_decay=ema_decay(cfg, dtype),
+                                  schedule=cfg.schedule)
     den = denoiser(net, index)
     if masks_key in ("c", "j"):
         integrand = minde_integrand(den, index, masks_key)
     else:
         integrand = kl_integrand(den, index)
-    mean, se = monte_carlo(integrand, z, kest, mc_iter=mc_iter, batch_size=eval_batch)
-    return mean, se, log_sd, result.train_loss
+    mean, se = monte_carlo(integrand, z, kest, mc_iter=cfg.mc_iter, batch_size=cfg.eval_batch)
+    dim = z.shape[1]
+    diverged = training_diverged(result, net, mean, learning_rate=cfg.learning_rate,
+                                 loss_ref=2.0,
+                                 value_ref=2.0 * sde.is_normaliser() * dim)
+    return mean, se, log_sd, result.train_loss, diverged
+
+
+def _status(diverged):
+    return jnp.where(diverged, Status.DIVERGED, Status.OK).astype(jnp.int32)
 
 
 @register("mutual_information", "minde", stochastic=True, test_kwargs=_TEST,
-          bench_kwargs=_BENCH)
+          bench_kwargs=_BENCH, min_n=MIN_N)
 def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
-                       steps: int = 10_000, batch_size: int = 128, learning_rate=1e-3,
-                       width: int | None = None, ema_decay=None, mc_iter: int = 10,
-                       eval_batch: int | None = 4096) -> Estimate:
+                       config: MINDEConfig | None = None, **options) -> Estimate:
     """MINDE estimate of I(X;Y) in nats (Franzese et al., ICLR 2024).
 
     Args:
@@ -105,63 +107,55 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
         key: PRNG key (network initialisation, training, Monte-Carlo draws).
         variant: ``"c"`` (conditional: s_{X|Y} vs s_X) or ``"j"`` (joint vs conditionals).
         sigma: use the σ-reference form (difference of entropies against N(0, I)).
-        steps, batch_size: training length and minibatch size (the paper trains 300–500
-            epochs of 100k samples with batch 128/256; the default is a CPU-friendly 10k steps).
-        learning_rate: Adam learning rate (traced; paper: 1e-3 for d ≤ 5, 2e-3 above).
-        width: network width h (default by dimension, see
-            [`network.default_width`][infoest.score.network.default_width]).
-        ema_decay: EMA decay of the weights used at estimation (default min(0.999, 1−10/steps)).
-        mc_iter: Monte-Carlo passes over the samples, each with fresh (t, ε) per sample.
-        eval_batch: samples per chunk at estimation (memory bound); ``None``: all at once.
+        config: a [MINDEConfig][infoest.score.config.MINDEConfig] (default: its defaults).
+        **options: any field of `MINDEConfig` (`steps`, `batch_size`, `width`, `mc_iter`,
+            `eval_batch`, `learning_rate`, `ema_decay`, `schedule`), overriding `config`.
 
     Returns:
-        [`Estimate`][infoest.score.minde.Estimate] with ``value`` the chosen variant, ``stderr`` the
-        Monte-Carlo
-        error, and diagnostics ``mi``/``mi_sigma`` (both forms), ``entropy`` (H(X) for
-        ``"c"``, H(X, Y) for ``"j"``, the by-product) and ``train_loss``.
+        `Estimate` with ``value`` the chosen variant, ``stderr`` its standard error over
+        rows and (t, ε) draws (module docstring), and diagnostics ``mi``/``mi_sigma`` (both
+        forms), ``entropy`` (H(X) for ``"c"``, H(X, Y) for ``"j"``, the by-product) and
+        ``train_loss``.
     """
+    cfg = resolve(MINDEConfig, config, options)
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
     _checks.check_choice(variant, "variant", ("c", "j"))
     if not isinstance(sigma, bool):
         raise TypeError(f"`sigma` must be a bool, got {type(sigma).__name__}")
-    steps, batch_size, width, mc_iter, eval_batch = _common(steps, batch_size, width, mc_iter,
-                                                            eval_batch)
     sizes = (x.shape[1], y.shape[1])
     z = jnp.concatenate([x, y], axis=1)
-    dtype = z.dtype
-    mean, se, log_sd, loss = _minde_core(
-        z, key, jnp.asarray(learning_rate, dtype), jnp.asarray(auto_ema(ema_decay, steps), dtype),
-        sizes=sizes, masks_key=variant, steps=steps, batch_size=batch_size, width=width,
-        mc_iter=mc_iter, eval_batch=eval_batch)
+    mean, se, log_sd, loss, diverged = _minde_core(z, key, cfg, sizes, variant)
     terms = dict(zip(MINDE_TERMS[variant], range(3), strict=True))
     pick = terms["mi_sigma"] if sigma else terms["mi"]
     # Entropy by-product: standardised data have ½E‖x_0‖² = d/2 exactly.
     d = sizes[0] if variant == "c" else sum(sizes)
-    ent = _gauss(d, dtype) - mean[terms[f"h_{'x' if variant == 'c' else 'xy'}_kl"]] + (
-        log_sd[:d].sum())
-    return make_estimate(mean[pick], se[pick], method="minde", mi=mean[terms["mi"]],
-                         mi_sigma=mean[terms["mi_sigma"]], entropy=ent, train_loss=loss)
+    kl = mean[terms[f"h_{'x' if variant == 'c' else 'xy'}_kl"]]
+    ent = _gauss(d, z.dtype) - kl + log_sd[:d].sum()
+    # A constant variable: I = 0 exactly.
+    const = jnp.all(jnp.isneginf(log_sd[:sizes[0]])) | jnp.all(jnp.isneginf(log_sd[sizes[0]:]))
+    value = jnp.where(const, 0.0, mean[pick]).astype(z.dtype)
+    stderr = jnp.where(const, 0.0, se[pick]).astype(z.dtype)
+    return make_estimate(value, stderr, status=_status(diverged), method="minde",
+                         mi=mean[terms["mi"]], mi_sigma=mean[terms["mi_sigma"]], entropy=ent,
+                         train_loss=loss)
 
 
 @register("entropy", "minde", stochastic=True, test_kwargs=_TEST,
-          bench_kwargs=_BENCH)
-def entropy(x, *, key, steps: int = 10_000, batch_size: int = 128, learning_rate=1e-3,
-            width: int | None = None, ema_decay=None, mc_iter: int = 10,
-            eval_batch: int | None = 4096) -> Estimate:
+          bench_kwargs=_BENCH, min_n=MIN_N)
+def entropy(x, *, key, config: MINDEConfig | None = None, **options) -> Estimate:
     """MINDE entropy H(X) in nats: Gaussian reference minus the score-matching KL.
 
-    H(X) = (d/2) log 2πe − ∫ ½β E‖s_X(x_t) − s_ref(x_t)‖² dt + Σ_j log std_j for the
-    standardised data (Franzese et al., ICLR 2024, §3.1). Options as in
-    [`mutual_information`][infoest.score.minde.mutual_information]; ``stderr`` is the Monte-Carlo
-    error of the KL term.
+    $H(X) = \\tfrac d2 \\log 2\\pi e - \\int \\tfrac12\\beta E\\|s_X(x_t) - s_{ref}(x_t)\\|^2 dt
+    + \\sum_j \\log \\mathrm{sd}_j$ for the standardised data (Franzese et al., ICLR 2024,
+    §3.1). Options as in [mutual_information][infoest.score.minde.mutual_information];
+    ``stderr`` is the standard error of the KL term over rows and (t, ε) draws. Data with a
+    constant column: $-\\infty$ with `Status.DEGENERATE`.
     """
+    cfg = resolve(MINDEConfig, config, options)
     x = _checks.as_samples(x, "x")
-    steps, batch_size, width, mc_iter, eval_batch = _common(steps, batch_size, width, mc_iter,
-                                                            eval_batch)
-    dtype = x.dtype
-    mean, se, log_sd, loss = _minde_core(
-        x, key, jnp.asarray(learning_rate, dtype), jnp.asarray(auto_ema(ema_decay, steps), dtype),
-        sizes=(x.shape[1],), masks_key="h", steps=steps, batch_size=batch_size, width=width,
-        mc_iter=mc_iter, eval_batch=eval_batch)
-    return make_estimate(_gauss(x.shape[1], dtype) - mean[0] + log_sd.sum(), se[0], method="minde",
-                         kl=mean[0], train_loss=loss)
+    mean, se, log_sd, loss, diverged = _minde_core(x, key, cfg, (x.shape[1],), "h")
+    value = _gauss(x.shape[1], x.dtype) - mean[0] + log_sd.sum()
+    status = jnp.where(jnp.isneginf(log_sd.sum()) & ~diverged, Status.DEGENERATE,
+                       _status(diverged))
+    return make_estimate(value, se[0], status=status, method="minde", kl=mean[0],
+                         train_loss=loss)

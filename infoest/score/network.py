@@ -113,7 +113,9 @@ class ScoreNet(eqx.Module):
     def __init__(self, dim: int, n_vars: int, width: int | None = None, *, key: Array,
                  dtype=None, skip_index=None, sigma_out: bool = False, film: bool = False):
         h = default_width(dim) if width is None else width
-        groups = 8 if h % 8 == 0 else 1
+        # GroupNorm(8) as in the paper's widths (≥ 64); below 32 channels a group of one or
+        # two channels normalises every input to (nearly) a constant: one group instead.
+        groups = 8 if h % 8 == 0 and h >= 32 else 1
         dtype = jnp.result_type(float) if dtype is None else dtype
         (self.inp, self.time1, self.time2, self.lin1, self.lin2, self.skip) = _dense_layers(
             [(dim, h), (n_vars, h), (h, h), (2 * h, h), (h, h), (2 * h, h)], key, dtype)
@@ -169,9 +171,9 @@ def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarr
     t = sde.time_from_uniform(u[0])  # t ~ q(t) by inverse CDF
     eps = jax.random.normal(ke, x0.shape, x0.dtype)
     xt = sde.perturb(x0, t[:, None], eps)
-    probs = mask_weights(masks) if mask_probs is None else np.asarray(mask_probs, np.float64)
-    cdf = np.cumsum(probs / probs.sum())[:-1]  # mask i with probability probs[i]
-    chosen = jnp.asarray(masks)[jnp.searchsorted(jnp.asarray(cdf, x0.dtype), u[1], side="right")]
+    probs = jnp.asarray(mask_weights(masks) if mask_probs is None else mask_probs, x0.dtype)
+    cdf = jnp.cumsum(probs / probs.sum())[:-1]  # mask i with probability probs[i]
+    chosen = jnp.asarray(masks)[jnp.searchsorted(cdf, u[1], side="right")]
     z, tvec = jax.vmap(assemble, in_axes=(0, 0, 0, 0, None))(x0, xt, t, chosen, index)
     eps_hat = jax.vmap(net)(z, tvec)
     diffused = chosen[:, index] == DIFFUSED
@@ -214,7 +216,9 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
-    MINDE / SΩI). ``per_coordinate``: divide each sample's loss by its number of diffused
+    MINDE / SΩI). A non-finite loss does not raise here (``fit(throw=False)``): the caller
+    tests the run with [training_diverged][infoest.score.config.training_diverged] and sets
+    the estimate's status. ``per_coordinate``: divide each sample's loss by its number of diffused
     coordinates (MINDE) or not (SΩI); ``gaussian_skip``: ε̂ = σ(t) z + network, with
     ``sigma_out`` ε̂ = σ(t)(z + network); ``film``: adaLN modulation (see the module
     docstring); ``mask_probs``: probability of each mask (default
@@ -235,5 +239,6 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
                  learning_rate=learning_rate, ema_decay=ema_decay, progress=progress,
                  optimizer=None if schedule == "constant" else optimizer(learning_rate, steps,
-                                                                         schedule, warmup))
+                                                                         schedule, warmup),
+                 throw=False)
     return result.ema_model, result

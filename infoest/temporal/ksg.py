@@ -18,14 +18,17 @@ history (TE(X→X)) biases the estimate negative. Nats.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
+import jax.numpy as jnp
 
-from infoest import _checks
+from infoest import _checks, knn
 from infoest._estimate import Estimate, make_estimate
 from infoest._registry import register
-from infoest.knn import _check_options, ksg_cmi_core, prepare
+from infoest.knn import ksg_cmi_core
 from infoest.temporal import _common
+from infoest.temporal.embedding import embed
 
 __all__ = ["transfer_entropy", "te_from_embedding"]
 
@@ -36,25 +39,39 @@ def te_from_embedding(y_now, y_past, x_past, *, k=4, norm="max", theiler=0, back
                         backend=backend)
 
 
+def serial_block(n: int, theiler: int = 0) -> int:
+    """Block length of the half-samples of n embedded rows: ⌈n^{1/3}⌉ (the classic rate for
+    block subsampling, Politis & Romano 1994), at least the Theiler window + 1."""
+    return max(theiler + 1, math.ceil(n ** (1.0 / 3.0)))
+
+
 @functools.partial(jax.jit, static_argnames=("lags", "k", "norm", "theiler", "standardize",
                                              "backend", "surrogates", "surrogate", "block",
                                              "batch_size"))
 def _run(x, y, jitter, key, *, lags, k, norm, theiler, standardize, backend, surrogates,
          surrogate, block, batch_size):
-    k_noise, k_sur = (None, None) if key is None else tuple(jax.random.split(key))
-    if jitter is None:
-        k_noise = None
-    x, y = prepare(x, y, standardize=standardize, jitter=0.0 if jitter is None else jitter,
-                   key=k_noise)
+    if key is None:
+        k_noise, k_sur, k_sub = None, None, knn.subsample_key(None)
+    else:
+        k_noise, k_sur, k_sub = tuple(jax.random.split(key, 3))
+        k_sub = knn.subsample_key(k_sub)
+    constant = knn.any_constant(x, y)
+    x, y = knn.prepare(x, y, standardize=standardize, jitter=jitter, key=k_noise)
     core = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
-                             backend=backend)
-    return _common.run(core, x, y, lags, key=k_sur, surrogates=surrogates,
-                       surrogate=surrogate, block=block, batch_size=batch_size)
+                             backend=knn.value_backend(backend, x.dtype))
+    value, diag = _common.run(core, x, y, lags, key=k_sur, surrogates=surrogates,
+                              surrogate=surrogate, block=block, batch_size=batch_size)
+    rows = embed(x, y, lags)
+    halves = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
+                               backend=knn.stderr_backend(backend, x.dtype))
+    stderr = knn.subsample_stderr(halves, rows, k_sub,
+                                  block=serial_block(rows[0].shape[0], theiler))
+    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr), diag
 
 
-@register("transfer_entropy", "ksg", min_samples=64, test_kwargs={"k": 3})
+@register("transfer_entropy", "ksg", min_samples=64, test_kwargs={"k": 3}, min_n=8)
 def transfer_entropy(source, target, *, history=1, source_history=None, delay=1, tau=1,
-                     source_tau=1, k=4, norm="max", theiler=0, standardize=True, jitter=0.0,
+                     source_tau=1, k=4, norm="max", theiler=0, standardize=True, jitter=None,
                      key=None, surrogates=0, surrogate="shuffle", block=None,
                      surrogate_batch=None, backend="auto") -> Estimate:
     """KSG (Frenzel–Pompe) transfer entropy TE(source → target), in nats.
@@ -68,15 +85,21 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         norm: ``"max"`` (default, the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window over embedded rows (static; default 0 = self only).
         standardize: scale both series to zero mean, unit variance first (as JIDT).
-        jitter: scale of Gaussian noise added after standardising to break ties (needs
-            ``key``; JIDT/IDTxl add 1e-8, in float32 use ≥ 1e-6). Default 0 (off).
-        key: PRNG key for the jitter and the surrogates.
+        jitter: Gaussian noise, relative to each column's scale, added to break ties. None
+            (default): 1e-6 when ``key`` is given, else none; a number needs ``key``
+            (JIDT/IDTxl add 1e-8, which float32 cannot resolve).
+        key: PRNG key for the jitter, the surrogates and the half-samples of the stderr
+            (a fixed key for the half-samples when None).
         surrogates: number S of surrogates of the source history (0: no test), all evaluated
             by one vmapped call; ``surrogate``: ``"shuffle"``, ``"block"`` or ``"shift"``;
             ``block``: block length; ``surrogate_batch``: evaluate the surrogates in chunks
             of this size (bounds memory of the brute-force backend).
         backend: neighbour search ``"auto"`` | ``"brute"`` | ``"tree"``
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
+
+    stderr: delete-d jackknife over 20 half-samples made of blocks of ⌈n^{1/3}⌉ consecutive
+    embedded rows (serial dependence kept inside blocks; [infoest.knn.subsample_stderr][]),
+    in the same compiled call; sampling error only. A constant source or target gives exactly 0.
 
     Returns:
         Estimate; with surrogates, diagnostics ``p_value``, ``null_mean``, ``null_std``,
@@ -85,12 +108,13 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
     x, y, lags, surrogates = _common.prepare(
         source, target, history=history, source_history=source_history, delay=delay, tau=tau,
         source_tau=source_tau, surrogates=surrogates, surrogate=surrogate, block=block, key=key)
-    k = _check_options(lags.n_rows(x.shape[0]), k, norm=norm, backend=backend, jitter=jitter,
-                       key=key, theiler=theiler)
+    n = lags.n_rows(x.shape[0])
+    k = knn._check_options(n, k, norm=norm, backend=backend, jitter=jitter, key=key,
+                           theiler=theiler, block=serial_block(n, theiler))
     if surrogate_batch is not None:
         _checks.check_positive_int(surrogate_batch, "surrogate_batch")
-    value, diag = _run(x, y, None if key is None else jitter, key, lags=lags, k=k, norm=norm,
-                       theiler=theiler, standardize=bool(standardize), backend=backend,
-                       surrogates=surrogates, surrogate=surrogate, block=block,
-                       batch_size=surrogate_batch)
-    return make_estimate(value, method="ksg", **diag)
+    value, stderr, diag = _run(x, y, knn.resolve_jitter(jitter, key), key, lags=lags, k=k,
+                               norm=norm, theiler=theiler, standardize=bool(standardize),
+                               backend=backend, surrogates=surrogates, surrogate=surrogate,
+                               block=block, batch_size=surrogate_batch)
+    return make_estimate(value, stderr, method="ksg", **diag)

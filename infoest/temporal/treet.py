@@ -21,7 +21,19 @@ Training maximises DV_Y + DV_XY with Adam through the library's driver
 
 With ``delay=0`` the source window includes x_t: the directed information rate
 I(X^t → Y_t | Y^{t−1}) used for channel capacity (Gaussian channel with feedback).
-The series are standardised first (TE is invariant to affine maps of each series).
+The series are standardised first by `infoest.ops.standardize` (TE is invariant to affine
+maps of each series); a constant source or target gives TE = 0 exactly (stderr 0).
+
+**stderr** ([dv_stderr][infoest.temporal.treet.dv_stderr]): the delta-method (influence
+function) standard error of DV_XY − DV_Y over the evaluation windows, with the windows'
+serial dependence accounted for by batch means over contiguous blocks. It covers the
+sampling variance of the windows and the reference draws given the trained critics, not the
+critics' training noise or the bias (coverage: `docs/transfer_entropy.md`, "Error bars").
+
+**Status**: `Status.DIVERGED` when training diverged: a non-finite loss or gradient, a
+non-finite critic weight, or a DV term beyond `EXPLODE · (1 + log n)` nats for n windows (a
+DV-type bound cannot support more than O(log n) nats from n samples; McAllester & Stratos,
+AISTATS 2020).
 """
 
 from __future__ import annotations
@@ -38,11 +50,19 @@ from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.nn.transformer import stacked_transformers
 from infoest.ops.special import logmeanexp
+from infoest.ops.standardize import is_constant, standardize
 from infoest.temporal import _common
 from infoest.temporal.embedding import embed
-from infoest.train import STATUS, fit
+from infoest.train import fit
 
-__all__ = ["transfer_entropy", "windows", "critic_scores", "dv_terms", "make_critics"]
+__all__ = ["transfer_entropy", "windows", "critic_scores", "dv_terms", "dv_stderr",
+           "make_critics"]
+
+#: a DV term beyond EXPLODE · (1 + log n) nats marks the training as diverged
+EXPLODE = 10.0
+#: at most this many blocks (batch means) in the stderr
+MAX_BLOCKS = 50
+MIN_N = 16
 
 
 def windows(y_now, y_past, x_past, history: int):
@@ -80,20 +100,56 @@ def dv_terms(critics, y_seq, x_seq, y_ref):
     return dv[0], dv[1]
 
 
+def dv_influence(scores):
+    """Per-window influence values ``(n,)`` of DV_XY − DV_Y from the critic scores
+    ``(2, 1 + draws, n)`` of [critic_scores][infoest.temporal.treet.critic_scores].
+
+    For DV = mean_i a_i − log mean_{d,i} e^{r_{d,i}} the influence of window i is
+    (a_i − ā) − (mean_d e^{r_{d,i}} / mean_{d,i} e^{r_{d,i}} − 1) (delta method).
+    """
+    real, ref = scores[:, 0], scores[:, 1:]
+    e = jnp.exp(ref - jax.lax.stop_gradient(ref.max(axis=(1, 2), keepdims=True)))
+    per_window = e.mean(axis=1)  # (2, n)
+    psi = (real - real.mean(axis=-1, keepdims=True)
+           - (per_window / per_window.mean(axis=-1, keepdims=True) - 1.0))
+    return psi[1] - psi[0]
+
+
+def dv_stderr(psi, window: int):
+    """Batch-means standard error of the mean of the serially dependent ``psi: (n,)``.
+
+    The windows are cut into B = clip(n // (4·window), 2, MAX_BLOCKS) contiguous blocks
+    (each at least four window lengths, so neighbouring blocks share few overlapping
+    windows); stderr = sd(block means) / sqrt(B).
+    """
+    n = psi.shape[0]
+    blocks = int(np.clip(n // (4 * window), 2, MAX_BLOCKS))
+    length = n // blocks
+    means = psi[: blocks * length].reshape(blocks, length).mean(axis=1)
+    return means.std(ddof=1) / np.sqrt(blocks)
+
+
 def make_critics(in_size: int, key, *, width=32, heads=1, ff_width=64, layers=1, dtype=None):
     """The two TREET critics, stacked (a vmapped pair of `CausalTransformer`)."""
     return stacked_transformers(2, in_size, width, heads, ff_width, layers, key=key,
                                 dtype=dtype)
 
 
-def _standardise(a):
-    return (a - a.mean(axis=0)) / jnp.maximum(a.std(axis=0), jnp.finfo(a.dtype).tiny)
+def _diverged(result, dv, n_windows: int, learning_rate):
+    """Non-finite loss/gradient (the driver's flag), weights or DV terms, an exploding
+    DV term (beyond EXPLODE · (1 + log n) nats), or a traced learning rate that is not
+    finite and positive."""
+    lr_ok = jnp.all(jnp.isfinite(learning_rate) & (learning_rate > 0))
+    leaves = jax.tree_util.tree_leaves(eqx.filter(result.model, eqx.is_inexact_array))
+    weights_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+    dv_ok = jnp.all(jnp.abs(jnp.stack(dv)) <= EXPLODE * (1.0 + np.log(n_windows)))
+    return result.failed | ~lr_ok | ~weights_ok | ~dv_ok
 
 
 @functools.partial(jax.jit, static_argnames=("lags", "steps", "batch_size", "draws"))
 def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
-    y_seq, x_seq = windows(*embed(_standardise(x), _standardise(y), lags), lags.history)
-    n, _, dy = y_seq.shape
+    y_seq, x_seq = windows(*embed(standardize(x), standardize(y), lags), lags.history)
+    n, window, dy = y_seq.shape
     low, high = y_seq.min(axis=(0, 1)), y_seq.max(axis=(0, 1))
     k_fit, k_draw = jax.random.split(key)
     # All randomness of the run from one draw (each PRNG call site costs seconds of XLA
@@ -102,7 +158,7 @@ def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
     u = jax.random.uniform(k_draw, (sum(sizes),), y_seq.dtype)
     u_idx, u_ref, u_eval = jnp.split(u, np.cumsum(sizes)[:-1])
     idx = jnp.minimum((u_idx * n).astype(jnp.int32), n - 1).reshape(steps, batch_size)
-    ref = (low + (high - low) * u_ref).reshape(steps, draws, batch_size, dy)
+    ref = low + (high - low) * u_ref.reshape(steps, draws, batch_size, dy)
 
     def loss_fn(model, batch, k):
         dv_y, dv_xy = dv_terms(model, *batch)
@@ -112,15 +168,17 @@ def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
         return y_seq[idx[step]], x_seq[idx[step]], ref[step]
 
     result = fit(loss_fn, critics, draw, key=k_fit, steps=steps, batch_size=batch_size,
-                 learning_rate=learning_rate)
-    ref_eval = (low + (high - low) * u_eval).reshape(draws, n, dy)
-    dv_y, dv_xy = dv_terms(result.model, y_seq, x_seq, ref_eval)
-    diag = {"dv_y": dv_y, "dv_xy": dv_xy, "train_curve": result.train_aux,
+                 learning_rate=learning_rate, throw=False)
+    ref_eval = low + (high - low) * u_eval.reshape(draws, n, dy)
+    scores = critic_scores(result.model, y_seq, x_seq, ref_eval)
+    dv = scores[:, 0].mean(axis=-1) - logmeanexp(scores[:, 1:], axis=(1, 2))
+    stderr = dv_stderr(dv_influence(scores), window)
+    diag = {"dv_y": dv[0], "dv_xy": dv[1], "train_curve": result.train_aux,
             "train_status": result.status}
-    return dv_xy - dv_y, diag
+    return dv[1] - dv[0], stderr, _diverged(result, (dv[0], dv[1]), n, learning_rate), diag
 
 
-@register("transfer_entropy", "treet", stochastic=True, min_samples=64,
+@register("transfer_entropy", "treet", stochastic=True, min_samples=64, min_n=MIN_N,
           test_kwargs={"steps": 3, "batch_size": 16, "width": 4, "ff_width": 4},
           bench_kwargs={"steps": 500})
 def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, batch_size=256,
@@ -140,8 +198,9 @@ def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, bat
         draws: reference draws per window for the log-mean-exp term.
 
     Returns:
-        Estimate (stderr NaN) with diagnostics ``dv_y``, ``dv_xy`` (final DV terms),
-        ``train_curve`` (per-step minibatch estimate) and the driver's ``status``.
+        Estimate with its standard error ([dv_stderr][infoest.temporal.treet.dv_stderr])
+        and diagnostics ``dv_y``, ``dv_xy`` (final DV terms), ``train_curve`` (per-step
+        minibatch estimate) and ``train_status`` (the driver's code).
     """
     x, y, lags, _ = _common.prepare(
         source, target, history=history, source_history=history + 1 if isinstance(
@@ -153,10 +212,23 @@ def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, bat
                         ("heads", heads), ("ff_width", ff_width), ("layers", layers),
                         ("draws", draws)):
         _checks.check_positive_int(value, name)
+    _check_learning_rate(learning_rate)
     k_init, k_run = jax.random.split(key)
     critics = make_critics(x.shape[1] + y.shape[1], k_init, width=width, heads=heads,
                            ff_width=ff_width, layers=layers, dtype=x.dtype)
-    value, diag = _run(critics, x, y, k_run, learning_rate, lags=lags, steps=steps,
-                       batch_size=batch_size, draws=draws)
-    status = jnp.where(diag["train_status"] == STATUS["nonfinite"], Status.DIVERGED, Status.OK)
-    return make_estimate(value, status=status, method="treet", **diag)
+    value, stderr, diverged, diag = _run(critics, x, y, k_run, learning_rate, lags=lags,
+                                         steps=steps, batch_size=batch_size, draws=draws)
+    const = is_constant(x) | is_constant(y)  # TE with a constant series is 0
+    value = jnp.where(const, 0.0, value).astype(x.dtype)
+    stderr = jnp.where(const, 0.0, stderr).astype(x.dtype)
+    status = jnp.where(diverged & ~const, Status.DIVERGED, Status.OK)
+    return make_estimate(value, stderr, status=status, method="treet", **diag)
+
+
+def _check_learning_rate(learning_rate) -> None:
+    """ValueError for a concrete learning rate that is not finite and positive (a traced
+    one that makes training diverge is reported by the status)."""
+    if _checks.is_concrete(learning_rate):
+        lr = np.asarray(learning_rate)
+        if not np.all(np.isfinite(lr) & (lr > 0)):
+            raise ValueError(f"`learning_rate` must be finite and > 0, got {lr.tolist()}")
