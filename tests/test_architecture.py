@@ -26,8 +26,6 @@ SHARED = {"ops", "nn", "train", "_checks", "_estimate", "_registry", "_contract"
 #: Known violations (issue #15 item 3): check -> {key: reason}.
 KNOWN: dict[str, dict[str, str]] = {
     "cycles": {
-        "infoest.multivariate <-> infoest.score.soi":
-            "multivariate dispatches to soi; soi imports as_variables inside a function",
         "infoest.tasks.bmi <-> infoest.tasks.distributions":
             "distributions re-exports the BMI tasks defined on top of it",
     },
