@@ -96,10 +96,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status 6, value nan',
         'entropy:gaussian|all rows identical':
             'all rows identical: status 6, value nan',
-        'entropy:kl|constant variable':
-            'constant variable: status 0, value -170.0584716796875',
-        'entropy:kl|all rows identical':
-            'all rows identical: status 0, value -170.0584716796875',
         'mutual_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'mutual_information:gaussian|x1e-30':
@@ -108,12 +104,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'mutual_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'mutual_information:ksg|x1e30':
-            'x1e30: 6.228264808654785 vs 0.310150146484375 (tolerance 0.0131)',
-        'mutual_information:ksg|x1e-30':
-            'x1e-30: 0.2924342155456543 vs 0.310150146484375 (tolerance 0.0131)',
-        'mutual_information:ksg|all rows identical':
-            'all rows identical: 6.228264808654785 vs 0.0 (tolerance 0.0131)',
         'conditional_mutual_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'conditional_mutual_information:gaussian|x1e-30':
@@ -122,12 +112,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'conditional_mutual_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'conditional_mutual_information:ksg|x1e30':
-            'x1e30: 1.4999996423721313 vs 0.0709410309791565 (tolerance 0.0107)',
-        'conditional_mutual_information:ksg|x1e-30':
-            'x1e-30: 0.05087012052536011 vs 0.0709410309791565 (tolerance 0.0107)',
-        'conditional_mutual_information:ksg|all rows identical':
-            'all rows identical: 1.4999996423721313 vs 0.0 (tolerance 0.0107)',
         'o_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'o_information:gaussian|x1e-30':
@@ -136,10 +120,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'o_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'o_information:ksg|x1e30':
-            'x1e30: 6.228263854980469 vs -0.05767488479614258 (tolerance 0.0106)',
-        'o_information:ksg|x1e-30':
-            'x1e-30: -0.012787342071533203 vs -0.05767488479614258 (tolerance 0.0106)',
         'o_information:ksg|constant variable':
             'constant variable: 6.228263854980469 vs 0.0 (tolerance 0.0106)',
         'o_information:ksg|all rows identical':
@@ -152,10 +132,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'transfer_entropy:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'transfer_entropy:ksg|x1e30':
-            'x1e30: 1.499999761581421 vs 0.06526809930801392 (tolerance 0.0107)',
-        'transfer_entropy:ksg|all rows identical':
-            'all rows identical: 1.499999761581421 vs 0.0 (tolerance 0.0107)',
     },
     "test_value_rows_under_vmap": {
         'entropy:minde|entropy x1e30':
@@ -170,10 +146,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status 6, value nan',
         'entropy:gaussian|all rows identical':
             'all rows identical: status 6, value nan',
-        'entropy:kl|constant variable':
-            'constant variable: status 0, value -170.0584716796875',
-        'entropy:kl|all rows identical':
-            'all rows identical: status 0, value -170.0584716796875',
         'entropy:minde|constant variable':
             'constant variable: status 0, value -7.257009506225586',
         'mutual_information:gaussian|x1e30':
@@ -184,12 +156,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'mutual_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'mutual_information:ksg|x1e30':
-            'x1e30: 6.228264808654785 vs 0.310150146484375 (tolerance 0.0131)',
-        'mutual_information:ksg|x1e-30':
-            'x1e-30: 0.2924342155456543 vs 0.310150146484375 (tolerance 0.0131)',
-        'mutual_information:ksg|all rows identical':
-            'all rows identical: 6.228264808654785 vs 0.0 (tolerance 0.0131)',
         'mutual_information:smile|x1e-30':
             'x1e-30: -12922344.0 vs 0.05031859874725342 (tolerance 0.205)',
         'mutual_information:mine|x1e-30':
@@ -208,12 +174,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'conditional_mutual_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'conditional_mutual_information:ksg|x1e30':
-            'x1e30: 1.4999996423721313 vs 0.0709410309791565 (tolerance 0.0107)',
-        'conditional_mutual_information:ksg|x1e-30':
-            'x1e-30: 0.05087012052536011 vs 0.0709410309791565 (tolerance 0.0107)',
-        'conditional_mutual_information:ksg|all rows identical':
-            'all rows identical: 1.4999996423721313 vs 0.0 (tolerance 0.0107)',
         'o_information:gaussian|x1e30':
             'x1e30: status NONFINITE_RESULT',
         'o_information:gaussian|x1e-30':
@@ -222,10 +182,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'o_information:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'o_information:ksg|x1e30':
-            'x1e30: 6.228265762329102 vs -0.05767488479614258 (tolerance 0.0106)',
-        'o_information:ksg|x1e-30':
-            'x1e-30: -0.012787818908691406 vs -0.05767488479614258 (tolerance 0.0106)',
         'o_information:ksg|constant variable':
             'constant variable: 6.228265762329102 vs 0.0 (tolerance 0.0106)',
         'o_information:ksg|all rows identical':
@@ -238,10 +194,6 @@ PENDING: dict[str, dict[str, str]] = {
             'constant variable: status NONFINITE_RESULT',
         'transfer_entropy:gaussian|all rows identical':
             'all rows identical: status NONFINITE_RESULT',
-        'transfer_entropy:ksg|x1e30':
-            'x1e30: 1.499999761581421 vs 0.06526809930801392 (tolerance 0.0107)',
-        'transfer_entropy:ksg|all rows identical':
-            'all rows identical: 1.499999761581421 vs 0.0 (tolerance 0.0107)',
     },
     "test_error_rows_eager": {
     },
