@@ -1,6 +1,6 @@
 """The result contract every registered estimator obeys, applied once by the registry.
 
-:func:`apply_contract` wraps a family's estimator so that every ``method=`` shares one calling
+`apply_contract` wraps a family's estimator so that every ``method=`` shares one calling
 convention and one failure policy (diffrax's ``throw``):
 
 - **Inputs.** Nested Python lists become one array; float16/bfloat16 data are upcast to
@@ -9,15 +9,15 @@ convention and one failure policy (diffrax's ``throw``):
   and centring first removes the float32 cancellation that large offsets cause in kernel
   and distance computations. Fewer samples than the method's ``min_n`` is a ``ValueError``
   at trace time naming the minimum.
-- **Value checks inside compiled code.** Non-finite data set :attr:`Status.NONFINITE_INPUT`
+- **Value checks inside compiled code.** Non-finite data set `Status.NONFINITE_INPUT`
   (the estimator then runs on zeros in their place, so a vmapped sweep is not poisoned); a
-  non-finite value from finite data sets :attr:`Status.NONFINITE_RESULT`; the family may set
+  non-finite value from finite data sets `Status.NONFINITE_RESULT`; the family may set
   its own status (training diverged, solver did not converge, degenerate data).
 - **throw.** ``throw=True`` (default): any status other than ok raises, eagerly as a
-  ``ValueError`` (bad input, before any work) or :class:`EstimationError`, and under ``jax.jit``
+  ``ValueError`` (bad input, before any work) or `EstimationError`, and under ``jax.jit``
   as ``equinox.EquinoxRuntimeError``; the first line names the method, the cause and the
   argument. ``throw=False``: the value is NaN where the status is not ok (``-inf`` for a
-  documented degenerate limit) and :attr:`Estimate.status` says why, element by element.
+  documented degenerate limit) and `Estimate.status` says why, element by element.
 - **key=** is accepted by every method (deterministic ones ignore it).
 - **copula=True** (MI, CMI, TE) maps every column to normal scores of its ranks first
   ([infoest.ops.copula.copula_normalize][]): the quantity is invariant under monotone maps of
@@ -119,8 +119,13 @@ def _prepare(a):
 
 
 def check_min_n(leaves, method: str, min_n: int) -> None:
-    """Trace-time ``ValueError`` when any data argument has fewer than ``min_n`` samples."""
+    """Trace-time ``ValueError`` for a data argument that is not ``(n,)`` or ``(n, d)``, or
+    that has fewer than ``min_n`` samples."""
     for name, a in leaves:
+        if a.ndim > 2:
+            raise ValueError(f"`{name}` must have shape (n_samples,) or (n_samples, "
+                             f"n_features), got shape {tuple(a.shape)}; use jax.vmap for "
+                             f"batches")
         n = a.shape[0] if a.ndim else 0
         if n < min_n:
             raise ValueError(f"`{name}` has {n} samples; method {method!r} needs at least "

@@ -13,7 +13,7 @@ from jax.scipy.special import ndtri
 
 
 class Status(enum.IntEnum):
-    """Why an estimate can or cannot be trusted (:attr:`Estimate.status`, int32 per element).
+    """Why an estimate can or cannot be trusted (`Estimate.status`, int32 per element).
 
     ``OK`` (0) is the only trustworthy code. Every other code comes with ``value = NaN``
     (or the documented limit, e.g. ``-inf`` for the entropy of a constant) and, unless the
@@ -29,7 +29,7 @@ class Status(enum.IntEnum):
     NONFINITE_RESULT = 6  #: the computation overflowed or produced NaN from finite data
 
 
-#: One line per :class:`Status` code, used in error messages and ``repr``.
+#: One line per `Status` code, used in error messages and ``repr``.
 STATUS_TEXT = {
     Status.OK: "ok",
     Status.NONFINITE_INPUT: "non-finite input (NaN or inf in the data)",
@@ -57,14 +57,14 @@ class Estimate(eqx.Module):
         stderr: standard error of ``value``: the sampling standard deviation of the
             estimator at this sample size (it does not cover the estimator's bias). How it
             is computed is documented per estimator. NaN only where ``status`` is not ok.
-        status: :class:`Status` code (int32, one per element under ``vmap``); 0 is ok.
+        status: `Status` code (int32, one per element under ``vmap``); 0 is ok.
         diagnostics: per-family extras (training curve, p-value, spectrum size, ...), a dict
             of arrays.
         method: name of the estimator that produced it (static metadata).
         units: ``"nats"`` (default) or ``"bits"``.
 
     ``print(e)`` shows ``value ± stderr units``; ``format(e, ".3f")`` formats the value;
-    :meth:`ci` gives a normal-theory confidence interval.
+    [`ci`][infoest._estimate.Estimate.ci] gives a normal-theory confidence interval.
     """
 
     value: Array
@@ -101,7 +101,7 @@ class Estimate(eqx.Module):
 
     @property
     def ok(self) -> Array:
-        """Boolean array: True where ``status`` is :attr:`Status.OK`."""
+        """Boolean array: True where ``status`` is `Status.OK`."""
         return self.status == Status.OK
 
     def ci(self, level: float = 0.95) -> tuple[Array, Array]:
@@ -127,7 +127,8 @@ def make_estimate(
     units: str = "nats",
     **diagnostics: Any,
 ) -> Estimate:
-    """Build an :class:`Estimate`; a missing ``stderr`` is NaN, a missing ``status`` is ok."""
+    """Build an [`Estimate`][infoest._estimate.Estimate]; a missing ``stderr`` is NaN, a missing
+    ``status`` is ok."""
     value = jnp.asarray(value)
     if not jnp.issubdtype(value.dtype, jnp.inexact):
         value = value.astype(jnp.float32)

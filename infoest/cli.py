@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.metadata
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def _csv_list(text: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infoest", description="Information estimators in JAX (values in nats).")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {importlib.metadata.version('infoest')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="run registered estimators on ground-truth tasks",

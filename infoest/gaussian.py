@@ -11,12 +11,13 @@ For Z ~ N(μ, Σ) in d dimensions (all values in nats):
   interdependencies via multivariate extensions of the mutual information", PRE 100, 2019)
 
 The ``*_from_cov`` functions are pure functions of a covariance matrix (``jit``/``vmap``/``grad``
-ready; log-determinants by ``slogdet``). The sample estimators go through :func:`plugin`:
+ready; log-determinants by ``slogdet``). The sample estimators go through
+[`plugin`][infoest.gaussian.plugin]:
 signed sums of log-dets of blocks of the sample *correlation* R (overflow-safe; a constant
 column is an independent unit-variance column), optionally shrunk towards the identity,
 (1 − s) R + s I with ``shrinkage=s`` in [0, 1] (a traced value); the entropy adds the log
 sample variances back. One Cholesky factor per block gives the log-det and the per-sample
-quadratic forms of the delta-method standard error (:func:`plugin`).
+quadratic forms of the delta-method standard error ([`plugin`][infoest.gaussian.plugin]).
 """
 
 from __future__ import annotations

@@ -1,19 +1,23 @@
 """k-nearest-neighbour estimators: Kozachenko–Leonenko entropy, KSG MI, Frenzel–Pompe CMI.
 
-All three share one neighbour search (:mod:`infoest.ops.neighbors`): the distance to the
+All three share one neighbour search ([`infoest.ops.neighbors`][infoest.ops.neighbors]): the
+distance to the
 k-th neighbour in the joint space with the max-norm (self excluded), and strict neighbour
 counts inside that radius in marginal subspaces. Values are in nats.
 
 Public estimators (validated, registered under ``method="kl"`` / ``"ksg"``):
-:func:`entropy`, :func:`mutual_information`, :func:`conditional_mutual_information`.
+[`entropy`][infoest.knn.entropy], [`mutual_information`][infoest.knn.mutual_information],
+[`conditional_mutual_information`][infoest.knn.conditional_mutual_information].
 
 Cores for other families (no validation; already-checked ``(n, d)`` arrays; jittable and
 vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
-:func:`kl_entropy_core`, :func:`ksg_mi_core`, :func:`ksg_cmi_core`, and :func:`prepare`
+[`kl_entropy_core`][infoest.knn.kl_entropy_core], [`ksg_mi_core`][infoest.knn.ksg_mi_core],
+[`ksg_cmi_core`][infoest.knn.ksg_cmi_core], and [`prepare`][infoest.knn.prepare]
 (standardisation and jitter).
 
 Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-samples
-(:func:`subsample_stderr`), computed in the same compiled call; :func:`half_sample_indices`
+([`subsample_stderr`][infoest.knn.subsample_stderr]), computed in the same compiled call;
+[`half_sample_indices`][infoest.knn.half_sample_indices]
 gives the index sets (blocks of consecutive rows for time series).
 
 Ties and degenerate data. Without ``key`` the estimators are deterministic: exact duplicates
@@ -148,7 +152,7 @@ def prepare(*arrays: Array, standardize: bool = True, jitter=0.0, key=None) -> t
 SUBSETS = 20
 #: Fixed key of the half-samples (and of nothing else) when the caller passes no ``key``.
 _DEFAULT_KEY = 0
-#: Folded into every half-sample key (see :func:`subsample_key`).
+#: Folded into every half-sample key (see `subsample_key`).
 _SALT = 0x5E1F5A3
 
 
@@ -170,7 +174,7 @@ def half_sample_indices(key: Array, n: int, *, block: int = 1,
 
 
 def half_sample_size(n: int, block: int = 1) -> int:
-    """Rows m in each half-sample of :func:`half_sample_indices`."""
+    """Rows m in each half-sample of [`half_sample_indices`][infoest.knn.half_sample_indices]."""
     return (n // block // 2) * block
 
 
@@ -332,7 +336,7 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
             (default): 1e-6 when ``key`` is given, else none; a number needs ``key``.
         key: PRNG key for the jitter and the half-samples (a fixed key when None).
         backend: neighbour search, ``"auto"`` | ``"brute"`` | ``"tree"``
-            (:mod:`infoest.ops.neighbors`).
+            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
     with the tree in low dimension.
@@ -394,7 +398,8 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
         jitter: Gaussian noise, relative to each column's scale, added to break ties. None
             (default): 1e-6 when ``key`` is given, else none; a number needs ``key``.
         key: PRNG key for the jitter and the half-samples (a fixed key when None).
-        backend: ``"auto"`` | ``"brute"`` | ``"tree"`` (:mod:`infoest.ops.neighbors`).
+        backend: ``"auto"`` | ``"brute"`` | ``"tree"``
+            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
     half-samples; the tree backend (chosen on CPU for dx + dy ≤ 4) grows about as n log n.
@@ -444,7 +449,8 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
         norm: ``"max"`` (default; the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window w (static): samples j with |i − j| ≤ w are excluded from the
             search and the counts (serially dependent data; default 0 = self only).
-        standardize, jitter, key, backend: as in :func:`mutual_information`.
+        standardize, jitter, key, backend: as in
+            [`mutual_information`][infoest.knn.mutual_information].
 
     Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 4.
     """

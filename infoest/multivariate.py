@@ -11,7 +11,8 @@ information", Phys. Rev. E 100, 032305, 2019), in nats:
 - gradient of Ω          ∂_iΩ = Ω(X) − Ω(X_−i)   (Scagliarini et al., PRR 2023)
 
 ``variables`` is a sequence of arrays ``(n, d_i)`` (vector-valued variables) or one ``(n, k)``
-array of k scalar variables. Methods of :func:`o_information` (also via
+array of k scalar variables. Methods of [`o_information`][infoest.multivariate.o_information] (also
+via
 ``infoest.o_information(variables, method=...)``):
 
 - ``"gaussian"``: closed form from the sample covariance (optionally after a Gaussian-copula
@@ -21,10 +22,12 @@ array of k scalar variables. Methods of :func:`o_information` (also via
   because the biases of a signed sum of KL entropies do not cancel (Kraskov et al. 2004,
   §II.B). All terms are computed in one ``vmap``: with the max-norm, KSG MI is unchanged
   by zero columns, so every term is I(z ⊙ a; z ⊙ b) for column masks a, b of the same shape.
-- ``"soi"``: SΩI, score-based (:mod:`infoest.score.soi`).
+- ``"soi"``: SΩI, score-based ([`infoest.score.soi`][infoest.score.soi]).
 
-:func:`from_entropies` composes TC/DTC/Ω/S from any entropy function (beware the bias caveat
-above), and :func:`o_information_multiplets` evaluates Ω for every multiplet of given sizes
+[`from_entropies`][infoest.multivariate.from_entropies] composes TC/DTC/Ω/S from any entropy
+function (beware the bias caveat
+above), and [`o_information_multiplets`][infoest.multivariate.o_information_multiplets] evaluates Ω
+for every multiplet of given sizes
 of a set of scalar variables in one compiled call.
 """
 
@@ -301,13 +304,14 @@ def o_information(variables, *, method: str = "gaussian", key=None, **kwargs) ->
 
     ``method``: ``"gaussian"`` (options ``shrinkage``, ``copula``; needs n ≥ Σ d_i + 2 or
     ``shrinkage`` > 0), ``"ksg"`` (option ``k``; n ≥ 2(k + 1)) or ``"soi"`` (options of
-    :func:`infoest.score.soi.o_information`, ``key=`` required).
+    [`infoest.score.soi.o_information`][infoest.score.soi.o_information], ``key=`` required).
     """
     return _estimate("o_information", variables, method, key, kwargs)
 
 
 def total_correlation(variables, *, method: str = "gaussian", key=None, **kwargs) -> Estimate:
-    """Total correlation TC = Σ_i H(X_i) − H(X) in nats (methods as :func:`o_information`)."""
+    """Total correlation TC = Σ_i H(X_i) − H(X) in nats (methods as
+    [`o_information`][infoest.multivariate.o_information])."""
     return _estimate("tc", variables, method, key, kwargs)
 
 
@@ -331,7 +335,7 @@ def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> 
 
     ``method="gaussian"`` (closed form; options ``shrinkage``, ``copula``) or ``"soi"``
     (one network, trained with the extra masks; options of
-    :func:`infoest.score.soi.o_information`).
+    [`infoest.score.soi.o_information`][infoest.score.soi.o_information]).
     """
     _checks.check_choice(method, "method", ("gaussian", "soi"))
     if method == "soi":
@@ -423,7 +427,8 @@ def o_information_multiplets(x, *, orders: Sequence[int] = (3,), method: str = "
     One compiled call: the covariance is computed once and Ω of all C(k, s) sub-matrices is
     ``vmap``-ed (``method="gaussian"``), or the KSG O-information is ``lax.map``-ped over
     the index sets (``method="ksg"``, neighbour count ``k``). Returns a
-    :class:`MultipletTable` keyed by index tuples, in lexicographic order within each size.
+    [`MultipletTable`][infoest.multivariate.MultipletTable] keyed by index tuples, in lexicographic
+    order within each size.
     """
     z, sizes = as_variables(x, "x", min_vars=3)
     if not isinstance(x, jax.Array | np.ndarray):

@@ -1,11 +1,14 @@
 """``infoest bench``: every registered estimator on the ground-truth tasks of its quantity.
 
-Methods come from the registry (:func:`infoest.methods`), tasks from the discovery protocol of
-:mod:`infoest.tasks` (each task module's ``tasks(quick)``) or from a suite (``suite="bmi"``:
+Methods come from the registry ([`infoest.methods`][infoest.methods]), tasks from the discovery
+protocol of
+`infoest.tasks` (each task module's ``tasks(quick)``) or from a suite (``suite="bmi"``:
 the 40 BMI v1 tasks), so a newly registered estimator or task is benchmarked with no change
-here. :func:`run` returns :class:`Result` rows, each with the estimate's own status, judged
-against the truth; :func:`format_table`, :func:`summarize`, :func:`write_json`, :func:`plot`
-and :func:`plot_tasks` report them.
+here. [`run`][infoest.bench.run] returns [`Result`][infoest.bench.Result] rows, each with the
+estimate's own status, judged
+against the truth; [`format_table`][infoest.bench.format_table], `summarize`,
+[`write_json`][infoest.bench.write_json], [`plot`][infoest.bench.plot]
+and `plot_tasks` report them.
 """
 
 from infoest.bench._report import (

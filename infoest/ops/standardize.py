@@ -23,7 +23,7 @@ def standardize(a: Array) -> Array:
     """``(a − mean) / std`` per column; a constant column becomes all zeros.
 
     The one zero-variance rule of infoest: a constant column carries no information, so it
-    is mapped to 0 (never divided by 0, never NaN). Robust to overflow (:func:`column_scale`).
+    is mapped to 0 (never divided by 0, never NaN). Robust to overflow (`column_scale`).
     """
     centred = a - jnp.mean(a, axis=0)
     peak = jnp.max(jnp.abs(centred), axis=0)

@@ -2,12 +2,14 @@
 
 Every estimator is ∫₀¹ ½ β(t) E‖s_a(x_t) − s_b(x_t)‖² dt for two scores a, b of the diffused
 data (Franzese et al., "MINDE", ICLR 2024, §3; Bounoua et al., "SΩI", ICML 2024, §3). With the
-noise parameterisation s = −ε̂/σ and t drawn from q(t) ∝ β/σ² (:func:`sde.sample_time`), the
+noise parameterisation s = −ε̂/σ and t drawn from q(t) ∝ β/σ²
+([`sde.sample_time`][infoest.score.sde.sample_time]), the
 estimate is the mean over samples of ``is_weight(t) · ½‖ε̂_a − ε̂_b‖²``. The Gaussian
 reference N(0, I) has s_ref(x_t) = −x_t, i.e. ε̂_ref = σ(t) x_t.
 
 The integrand functions below act on one sample and a *denoiser* (see
-:mod:`infoest.score.masks`); :func:`monte_carlo` draws (t, ε) per sample and averages.
+[`infoest.score.masks`][infoest.score.masks]); [`monte_carlo`][infoest.score.integrals.monte_carlo]
+draws (t, ε) per sample and averages.
 All results are in nats.
 """
 
@@ -23,7 +25,7 @@ from infoest.score.masks import CONDITION, DIFFUSED, MARGINAL
 
 __all__ = ["MINDE_TERMS", "minde_integrand", "kl_integrand", "soi_integrand", "monte_carlo"]
 
-#: names of the per-sample terms returned by :func:`minde_integrand` for each variant
+#: names of the per-sample terms returned by `minde_integrand` for each variant
 MINDE_TERMS = {
     "c": ("mi", "mi_sigma", "h_x_kl"),
     "j": ("mi", "mi_sigma", "h_xy_kl"),
@@ -121,7 +123,8 @@ def monte_carlo(integrand, x0: Array, key, *, mc_iter: int = 1, batch_size: int 
     """Importance-sampled ∫ estimates of ``integrand`` over the samples ``x0: (n, D)``.
 
     Each of ``mc_iter`` passes draws a fresh (t, ε) per sample, t ~ q(t) stratified over the
-    samples (:func:`sde.sample_time`); contributions are weighted by :func:`sde.is_weight`.
+    samples ([`sde.sample_time`][infoest.score.sde.sample_time]); contributions are weighted by
+    [`sde.is_weight`][infoest.score.sde.is_weight].
     Returns (mean, stderr) of the per-sample averages, each with the trailing shape of the
     integrand.
     """

@@ -11,7 +11,8 @@ ICML 2024):
 A *denoiser* is any function ``denoiser(x0, xt, t, mask) -> eps_hat`` of one sample
 (``x0, xt: (D,)``, scalar t, ``mask: (k,)`` ints) predicting the noise ε of the diffused
 coordinates; the score is −ε̂/σ(t). The trained network and the analytic Gaussian denoiser
-(:mod:`infoest.score.gaussian_scores`) share this signature, so the estimator integrals are
+([`infoest.score.gaussian_scores`][infoest.score.gaussian_scores]) share this signature, so the
+estimator integrals are
 tested without training.
 """
 

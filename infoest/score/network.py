@@ -5,12 +5,14 @@ Linear(D → h), concatenated with itself (2h); one residual block of two
 [GroupNorm(8) → SiLU → Linear] layers with the time embedding added after the first and a
 linear skip; GroupNorm → SiLU → Linear(h → D), zero-initialised. The time embedding is
 Linear(k → h) → GELU → Linear(h → h) of the per-variable time vector (1 value per variable,
-see :mod:`infoest.score.masks`). Default width h: 64 for D ≤ 10, 128 for D ≤ 50, else 256.
+see [`infoest.score.masks`][infoest.score.masks]). Default width h: 64 for D ≤ 10, 128 for D ≤ 50,
+else 256.
 
 Training minimises the masked ε-matching loss with per-sample random masks:
 w · ‖(ε̂ − ε) ⊙ m‖² / n_diffused (MINDE; ``per_coordinate=True``) or w · ‖(ε̂ − ε) ⊙ m‖²
 (SΩI's reference code; ``per_coordinate=False``), w = 1 + (D − n_diffused)/D, t ~ q(t)
-(importance sampled), through the library's one training driver :func:`infoest.train.fit`
+(importance sampled), through the library's one training driver
+[`infoest.train.fit`][infoest.train.fit]
 (EMA of weights). Dividing by n_diffused weights a score of few coordinates more per
 coordinate than the joint score of all D coordinates (≈ 19x for SΩI's 10 variables of 10
 coordinates), which leaves the joint under-trained.
@@ -35,7 +37,8 @@ Regressing on the exact Gaussian noise predictions (no ε noise, 6k steps, SΩI 
 10) it cut the error energies of joint / conditionals from 0.36 / 0.51 to 0.06 / 0.08 nats.
 
 Training: Adam, constant (MINDE, SΩI papers) or warmup + cosine / linear decay to 0
-(:func:`optimizer`); masks drawn per sample with probabilities ``mask_probs``.
+([`optimizer`][infoest.score.network.optimizer]); masks drawn per sample with probabilities
+``mask_probs``.
 """
 
 from __future__ import annotations
@@ -146,7 +149,8 @@ class ScoreNet(eqx.Module):
 
 
 def denoiser(net: ScoreNet, index: np.ndarray):
-    """The network as a ``denoiser(x0, xt, t, mask) -> ε̂`` (see :mod:`infoest.score.masks`)."""
+    """The network as a ``denoiser(x0, xt, t, mask) -> ε̂`` (see
+    [`infoest.score.masks`][infoest.score.masks])."""
 
     def call(x0, xt, t, mask):
         return net(*assemble(x0, xt, t, mask, index))
@@ -158,7 +162,8 @@ def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarr
                per_coordinate: bool = True, mask_probs: np.ndarray | None = None) -> Array:
     """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample.
 
-    Mask i is drawn with probability ``mask_probs[i]`` (default :func:`masks.mask_weights`).
+    Mask i is drawn with probability ``mask_probs[i]`` (default
+    [`masks.mask_weights`][infoest.score.masks.mask_weights]).
     """
     b, dim = x0.shape
     ku, ke = jax.random.split(key)
@@ -207,7 +212,8 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
                     gaussian_skip: bool = False, mask_probs: np.ndarray | None = None,
                     schedule: str = "constant", warmup: float = 0.05,
                     sigma_out: bool = False, film: bool = False):
-    """Train a :class:`ScoreNet` on standardised samples ``z: (n, D)`` with ``masks``.
+    """Train a [`ScoreNet`][infoest.score.network.ScoreNet] on standardised samples ``z: (n, D)``
+    with ``masks``.
 
     Returns ``(net, fit_result)`` where ``net`` is the EMA model (used for estimation, as in
     MINDE / SΩI). A non-finite loss does not raise here (``fit(throw=False)``): the caller
@@ -216,8 +222,10 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     coordinates (MINDE) or not (SΩI); ``gaussian_skip``: ε̂ = σ(t) z + network, with
     ``sigma_out`` ε̂ = σ(t)(z + network); ``film``: adaLN modulation (see the module
     docstring); ``mask_probs``: probability of each mask (default
-    :func:`masks.mask_weights`); ``schedule``, ``warmup``: see :func:`optimizer`.
-    Minibatches come from :func:`infoest.train.fit` (one shuffle per epoch); batches larger
+    [`masks.mask_weights`][infoest.score.masks.mask_weights]); ``schedule``, ``warmup``: see
+    [`optimizer`][infoest.score.network.optimizer].
+    Minibatches come from [`infoest.train.fit`][infoest.train.fit] (one shuffle per epoch); batches
+    larger
     than n are clipped to n.
     """
     kinit, kfit = jax.random.split(key)

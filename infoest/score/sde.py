@@ -12,7 +12,7 @@ through a noise predictor, s = −ε̂/σ, the integrand becomes ½ (β/σ²) E�
 from the proposal q(t) ∝ r(t) = β(t)/σ(t)² (held at r(t_ε) below t_ε = 1e-3; Huang et al.
 2021), which makes the importance weight r/q equal to the constant normaliser Z above t_ε
 (Z = 20.2559 for the default schedule); below t_ε the weight is also held at Z (see
-:func:`is_weight`). All functions are pure and take the schedule
+[`is_weight`][infoest.score.sde.is_weight]). All functions are pure and take the schedule
 constants as (traceable) arguments.
 """
 

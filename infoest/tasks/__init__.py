@@ -1,13 +1,16 @@
 """Ground truth: distributions and processes with known information values.
 
-Every task is a :class:`Task`: a name, the quantity it measures, its exact ``value`` in nats
+Every task is a [`Task`][infoest.tasks.Task]: a name, the quantity it measures, its exact ``value``
+in nats
 and a pure-JAX ``sampler(key, n)`` returning the positional data arguments of that quantity's
-entry point. Constructors live in the family modules (:mod:`~infoest.tasks.distributions`,
-:mod:`~infoest.tasks.blocks`, :mod:`~infoest.tasks.processes`,
-:mod:`~infoest.tasks.spectral`) and are re-exported here.
+entry point. Constructors live in the family modules
+([`distributions`][infoest.tasks.distributions],
+[`blocks`][infoest.tasks.blocks], [`processes`][infoest.tasks.processes],
+`spectral`) and are re-exported here.
 
-Discovery (used by ``infoest bench``): each module listed in :data:`MODULES` may define
-``tasks(quick: bool = False) -> list[Task]``; :func:`all_tasks` concatenates them. With
+Discovery (used by ``infoest bench``): each module listed in `MODULES` may define
+``tasks(quick: bool = False) -> list[Task]``; [`all_tasks`][infoest.tasks.all_tasks] concatenates
+them. With
 ``quick=True`` a module returns one or two tasks per quantity it covers.
 """
 
@@ -36,7 +39,7 @@ from infoest.tasks.distributions import (
     uniform_entropy,
 )
 
-#: The modules searched by :func:`all_tasks`, each optionally defining ``tasks(quick)``.
+#: The modules searched by `all_tasks`, each optionally defining ``tasks(quick)``.
 MODULES = (distributions, blocks, processes, spectral)
 
 

@@ -33,7 +33,7 @@ class Task:
         params: the task's parameters, for reports.
         measure: which functional ``value`` is: ``"shannon"`` (differential / Shannon
             information, the default) or a spectral measure (``"von-neumann"``,
-            ``"matrix-renyi"``, ``"diffusion"``; :mod:`infoest.tasks.spectral`).
+            ``"matrix-renyi"``, ``"diffusion"``; `infoest.tasks.spectral`).
             ``infoest bench`` runs a method only on tasks of its own measure.
     """
 

@@ -8,7 +8,9 @@ variables N(0, 1) with a block-diagonal correlation matrix; every variable is re
 - synergistic block of k variables: with c = k − 1, Corr(X_0, X_1) = 1/√c,
   Corr(X_1, X_i) = ρ/√c for i ≥ 2, all other off-diagonals 0 (a Gaussian analogue of XOR).
 
-Ω of the system (closed form :func:`infoest.gaussian.o_information_from_cov`) is additive over
+Ω of the system (closed form
+[`infoest.gaussian.o_information_from_cov`][infoest.gaussian.o_information_from_cov]) is additive
+over
 blocks; e.g. per unit ``dim``: red3(0.5) 0.0849, syn3(0.5) −0.0771, red [3,3,4] at ρ = 0.5
 0.3930 (reference ``score_based.md`` §8).
 """

@@ -1,32 +1,46 @@
 """Distributions of known entropy, MI, conditional MI and O-information.
 
-Every constructor returns a :class:`~infoest.tasks.Task` whose ``value`` is exact (nats,
+Every constructor returns a [`Task`][infoest.tasks.Task] whose ``value`` is exact (nats,
 computed in float64) and whose ``sampler(key, n)`` is pure JAX: a fixed ``key`` gives fixed
 samples, and ``jax.vmap`` over keys draws independent data sets.
 
 Mutual information (the families of the BMI benchmark: Czyż et al., "Beyond Normal: On the
 Evaluation of Mutual Information Estimators", NeurIPS 2023):
 
-- :func:`multinormal` — any joint covariance; I = ½ [log det Σ_X + log det Σ_Y − log det Σ].
-- :func:`bivariate_normal`, :func:`multinormal_dense` (every correlation ``off_diag``) and
-  :func:`multinormal_sparse` (the "2-pair" task: Corr(X_i, Y_i) = λ²/(λ² + ε²) for the first
+- [`multinormal`][infoest.tasks.distributions.multinormal] — any joint covariance; I = ½
+[log det Σ_X + log det Σ_Y − log det Σ].
+- [`bivariate_normal`][infoest.tasks.distributions.bivariate_normal],
+[`multinormal_dense`][infoest.tasks.distributions.multinormal_dense] (every correlation
+``off_diag``) and
+  [`multinormal_sparse`][infoest.tasks.distributions.multinormal_sparse] (the "2-pair" task:
+  Corr(X_i, Y_i) = λ²/(λ² + ε²) for the first
   ``n_interacting`` pairs, all else independent; MI = −(n_interacting/2) log(1 − ρ²)).
-- :func:`student_t` — multivariate t with ν degrees of freedom and dispersion Ω, one χ²_ν
+- [`student_t`][infoest.tasks.distributions.student_t] — multivariate t with ν degrees of freedom
+and dispersion Ω, one χ²_ν
   scale shared by X and Y: I = I_Gauss(Ω) + h_t(d_x) + h_t(d_y) − h_t(d_x + d_y) with
   h_t(k, ν) = log Γ(ν/2) − log Γ((ν+k)/2) + (k/2) log(νπ) + ((ν+k)/2)[ψ((ν+k)/2) − ψ(ν/2)]
   (Arellano-Valle, Contreras-Reyes & Genton, Scand. J. Stat. 40, 2013, eq. 7; the MI is
   computed from these entropies, as ``bmi`` does).
-- :func:`additive_uniform` — X ~ U(0, 1), Y = X + U(−ε, ε): I = ε − log 2ε (ε ≤ ½), 1/(4ε) else.
-- :func:`transformed` with :func:`normal_cdf`, :func:`half_cube`, :func:`asinh` — a fixed
+- [`additive_uniform`][infoest.tasks.distributions.additive_uniform] — X ~ U(0, 1), Y = X + U(−ε,
+ε): I = ε − log 2ε (ε ≤ ½), 1/(4ε) else.
+- [`transformed`][infoest.tasks.distributions.transformed] with
+[`normal_cdf`][infoest.tasks.distributions.normal_cdf],
+[`half_cube`][infoest.tasks.distributions.half_cube], [`asinh`][infoest.tasks.distributions.asinh] —
+a fixed
   invertible map applied to each variable separately leaves MI, CMI and Ω unchanged; and
-  :func:`standardized` (per-column empirical standardisation, the BMI protocol).
-- :func:`bmi_v1` — all 40 BMI v1 tasks, standardised (defined in
+  [`standardized`][infoest.tasks.distributions.standardized] (per-column empirical standardisation,
+  the BMI protocol).
+- [`bmi_v1`][infoest.tasks.distributions.bmi_v1] — all 40 BMI v1 tasks, standardised (defined in
   [infoest.tasks.bmi][], which adds the bimodal, wiggly, spiral and Swiss-roll maps).
 
-Other quantities: :func:`gaussian_entropy`, :func:`student_t_entropy`, :func:`uniform_entropy`
-(entropy), :func:`gaussian_chain` and :func:`multinormal_cmi` (conditional MI),
-:func:`gaussian_o_information` (O-information Ω = TC − DTC, Rosas et al., PRE 100, 2019).
-Gaussian truths reuse the closed forms of :mod:`infoest.gaussian`.
+Other quantities: [`gaussian_entropy`][infoest.tasks.distributions.gaussian_entropy],
+[`student_t_entropy`][infoest.tasks.distributions.student_t_entropy],
+[`uniform_entropy`][infoest.tasks.distributions.uniform_entropy]
+(entropy), [`gaussian_chain`][infoest.tasks.distributions.gaussian_chain] and
+[`multinormal_cmi`][infoest.tasks.distributions.multinormal_cmi] (conditional MI),
+[`gaussian_o_information`][infoest.tasks.distributions.gaussian_o_information] (O-information Ω = TC
+− DTC, Rosas et al., PRE 100, 2019).
+Gaussian truths reuse the closed forms of [`infoest.gaussian`][infoest.gaussian].
 """
 
 from __future__ import annotations
@@ -67,7 +81,8 @@ __all__ = [
 
 
 def _exact(fn: Callable, *args, **kwargs) -> float:
-    """Evaluate a closed form of :mod:`infoest.gaussian` in float64 and return a float."""
+    """Evaluate a closed form of [`infoest.gaussian`][infoest.gaussian] in float64 and return a
+    float."""
     with jax.enable_x64(True):
         args = [jnp.asarray(a, dtype=jnp.float64) if isinstance(a, np.ndarray) else a
                 for a in args]

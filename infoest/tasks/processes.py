@@ -1,14 +1,16 @@
 """Processes with known transfer entropy (ground truth for ``infoest.transfer_entropy``).
 
-- :func:`var_te`: the exact TE of any stable vector autoregression
+- [`var_te`][infoest.tasks.processes.var_te]: the exact TE of any stable vector autoregression
   Z_t = Σ_i A_i Z_{t−i} + ε_t, ε ~ N(0, Σ), from its stationary covariance (discrete Lyapunov
   equation Γ = 𝒜 Γ 𝒜ᵀ + Σ of the companion form) and Schur complements:
   TE = ½ ln( det Σ(Y_t | Y⁻) / det Σ(Y_t | Y⁻, X⁻) ) (Barnett, Barrett & Seth, PRL 103, 2009;
   worked first-order cases: Hahs & Pethel, Entropy 15(3):767, 2013).
-- :func:`coupled_ar1`: X_t = a X_{t−1} + e_t, Y_t = b Y_{t−1} + c X_{t−1} + e′_t, with the
+- [`coupled_ar1`][infoest.tasks.processes.coupled_ar1]: X_t = a X_{t−1} + e_t, Y_t = b Y_{t−1} + c
+X_{t−1} + e′_t, with the
   closed forms TE(k = 1) = ½ ln(1 + c²(S_xx − S_xy²/S_yy)/σ_y²) and
   TE_∞ = ½ ln(σ_∞²/σ_y²); a = b = c = 0.5, unit noise gives ½ ln(55/42) = 0.134832 nats.
-- :func:`feedback_channel`: the Gaussian channel Y_i = X_i + Z_i with AR(1) or MA(1) noise and
+- [`feedback_channel`][infoest.tasks.processes.feedback_channel]: the Gaussian channel Y_i = X_i +
+Z_i with AR(1) or MA(1) noise and
   output feedback (TREET's capacity benchmark, Luxembourg, Tsur & Permuter, arXiv 2402.06919).
   The input X_i = s X_{i−1} + g ε_{i−1} (ε the noise innovation, known to the encoder through
   feedback), s = −sign(α)·x₀, g² = P(1 − s²), has power P and directed information rate equal to
@@ -16,7 +18,8 @@
   (0, 1) of P x² = (1 − x²)/(1 + |α|x)² (AR) or P x² = (1 − x²)(1 − |α|x)² (MA). Checked
   numerically: ∫ log|1 + B(e^{iω})| dω/2π of the scheme's feedback filter equals −ln x₀.
 
-Every task is an :class:`infoest.tasks.Task` with ``quantity="transfer_entropy"``; its sampler
+Every task is an [`infoest.tasks.Task`][infoest.tasks.Task] with ``quantity="transfer_entropy"``;
+its sampler
 ``(key, n) -> (source, target)`` returns arrays of shape (n, d) after a burn-in.
 All values in nats; the truths are computed in float64 numpy.
 """
@@ -75,7 +78,8 @@ def var_te(coefs, noise_cov, source, target, lags: Lags | None = None, **lag_kwa
 
     ``source`` and ``target`` are coordinate indices (int or sequence); ``lags`` (or
     ``history``, ``source_history``, ``delay``, ``tau``, ``source_tau`` keywords) as in
-    :func:`infoest.temporal.embedding.check_lags`. Raises ``ValueError`` for an unstable VAR.
+    [`infoest.temporal.embedding.check_lags`][infoest.temporal.embedding.check_lags]. Raises
+    ``ValueError`` for an unstable VAR.
     """
     coefs = _as_coefs(coefs)
     noise_cov = np.asarray(noise_cov, dtype=np.float64)
@@ -131,7 +135,8 @@ def simulate_var(key, coefs, noise_cov, n: int, *, burn: int = 1000, dtype=None)
 
 def var_process(coefs, noise_cov, source, target, *, name: str = "var", burn: int = 1000,
                 **lag_kwargs) -> Task:
-    """A :class:`Task` sampling (source, target) coordinates of a VAR with its exact TE."""
+    """A [`Task`][infoest.tasks.processes.Task] sampling (source, target) coordinates of a VAR with
+    its exact TE."""
     src, tgt = np.atleast_1d(source), np.atleast_1d(target)
     value = var_te(coefs, noise_cov, src, tgt, **lag_kwargs)
 
@@ -170,7 +175,7 @@ def coupled_ar1(a=0.5, b=0.5, c=0.5, sx2=1.0, sy2=1.0, *, history=1, source_hist
     """Coupled AR(1) task: (source, target) = (X, Y), or (Y, X) with ``reverse=True`` (TE 0).
 
     The value is exact for the given histories (Lyapunov route; equals the closed form of
-    :func:`coupled_ar1_te` for ``history=1``).
+    [`coupled_ar1_te`][infoest.tasks.processes.coupled_ar1_te] for ``history=1``).
     """
     src, tgt = (1, 0) if reverse else (0, 1)
     name = f"coupled-ar1-a{a}-b{b}-c{c}" + ("-reverse" if reverse else "")
@@ -229,7 +234,7 @@ def feedback_channel(power=1.0, alpha=0.5, noise: str = "ar", *, history=8,
 
 
 def tasks(quick: bool = False) -> list[Task]:
-    """The transfer-entropy ground-truth tasks (discovery protocol of :mod:`infoest.tasks`)."""
+    """The transfer-entropy ground-truth tasks (discovery protocol of `infoest.tasks`)."""
     if quick:
         return [coupled_ar1(), coupled_ar1(reverse=True)]
     return [

@@ -68,7 +68,8 @@ class Lags:
 
 
 def check_lags(history=1, source_history=None, delay=1, tau=1, source_tau=1) -> Lags:
-    """Validate the embedding hyperparameters (Python ints) and return a :class:`Lags`.
+    """Validate the embedding hyperparameters (Python ints) and return a
+    [`Lags`][infoest.temporal.embedding.Lags].
 
     ``source_history=None`` means the same as ``history``.
     """

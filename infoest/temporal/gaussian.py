@@ -72,7 +72,8 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         shrinkage: covariance shrinkage in [0, 1] (traced).
         surrogates: number S of surrogates for a permutation test (0: none); needs ``key``.
         surrogate: ``"shuffle"``, ``"block"`` or ``"shift"`` (see
-            :mod:`infoest.temporal.surrogates`); ``block`` sets the block length.
+            [`infoest.temporal.surrogates`][infoest.temporal.surrogates]); ``block`` sets the block
+            length.
         key: PRNG key for the surrogates.
 
     The value is computed from the sample correlation of the embedding (scale invariant,

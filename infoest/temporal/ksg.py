@@ -5,9 +5,12 @@ TE_{X→Y} = I(Y_t; X⁻ | Y⁻) = ψ(k) + ⟨ψ(n_{y⁻} + 1) − ψ(n_{y_t, y�
 (Frenzel & Pompe, PRL 99, 204101, 2007; the single joint-space search JIDT adopted): ε_t is the
 max-norm distance to the k-th neighbour of (y_t, y⁻, x⁻) with self excluded, each n counts
 points of a marginal subspace strictly closer than ε_t, and rows |t − t′| ≤ ``theiler`` are
-excluded from the search and the counts. Computed by :func:`infoest.knn.ksg_cmi_core` on the
-embedding of :mod:`infoest.temporal.embedding` (one neighbour primitive for the whole library,
-:mod:`infoest.ops.neighbors`). Defaults as JIDT/IDTxl/infomeasure: k = 4, max-norm,
+excluded from the search and the counts. Computed by
+[`infoest.knn.ksg_cmi_core`][infoest.knn.ksg_cmi_core] on the
+embedding of [`infoest.temporal.embedding`][infoest.temporal.embedding] (one neighbour primitive for
+the whole library,
+[`infoest.ops.neighbors`][infoest.ops.neighbors]). Defaults as JIDT/IDTxl/infomeasure: k = 4,
+max-norm,
 algorithm 1. Estimates can be negative (bias near 0); a source that duplicates the target
 history (TE(X→X)) biases the estimate negative. Nats.
 """
@@ -76,7 +79,8 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
     Args:
         source, target: time series ``(T,)`` or ``(T, d)``, time on axis 0.
         history, source_history, delay, tau, source_tau: the embedding
-            (:func:`infoest.temporal.embedding.check_lags`; JIDT's k, l, delay, k_tau, l_tau).
+            ([`infoest.temporal.embedding.check_lags`][infoest.temporal.embedding.check_lags];
+            JIDT's k, l, delay, k_tau, l_tau).
         k: neighbour order (default 4, as JIDT/IDTxl/infomeasure).
         norm: ``"max"`` (default, the reference) or ``"euclidean"`` inside each variable.
         theiler: Theiler window over embedded rows (static; default 0 = self only).
@@ -91,7 +95,7 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
             ``block``: block length; ``surrogate_batch``: evaluate the surrogates in chunks
             of this size (bounds memory of the brute-force backend).
         backend: neighbour search ``"auto"`` | ``"brute"`` | ``"tree"``
-            (:mod:`infoest.ops.neighbors`).
+            ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     stderr: delete-d jackknife over 20 half-samples made of blocks of ⌈n^{1/3}⌉ consecutive
     embedded rows (serial dependence kept inside blocks; [infoest.knn.subsample_stderr][]),

@@ -93,7 +93,8 @@ def with_significance(
 
     The surrogates are evaluated by one ``jax.vmap`` (``jax.lax.map`` in chunks of
     ``batch_size`` when given, bounding memory) inside the caller's compiled program. Returns
-    the null values under ``"null"`` and :func:`null_statistics` of ``core`` on the real data.
+    the null values under ``"null"`` and
+    [`null_statistics`][infoest.temporal.surrogates.null_statistics] of ``core`` on the real data.
     """
     n = x_past.shape[0]
     keys = jax.random.split(key, surrogates)

@@ -10,10 +10,13 @@ for Y_t (uniform on the data's range),
 
 each KL estimated by its DV bound D ≥ E_P[T] − log E_{P̃⊗P_past}[e^T] with its own critic T: one
 sees the target window (y_{t−m}, …, y_t), the other the tokens (y_s, x_{s−u}) of the same window.
-Both critics are :class:`infoest.nn.transformer.CausalTransformer` read at the last position;
+Both critics are
+[`infoest.nn.transformer.CausalTransformer`][infoest.nn.transformer.CausalTransformer] read at the
+last position;
 the reference term evaluates them on the real window with only the last y replaced by a draw
 from P̃ (the "fixed past" trick: causal attention keeps every past key and value real).
-Training maximises DV_Y + DV_XY with Adam through the library's driver :func:`infoest.train.fit`
+Training maximises DV_Y + DV_XY with Adam through the library's driver
+[`infoest.train.fit`][infoest.train.fit]
 (one compiled ``lax.scan``); the estimate is DV_XY − DV_Y on all windows. Nats.
 
 With ``delay=0`` the source window includes x_t: the directed information rate
@@ -127,7 +130,7 @@ def dv_stderr(psi, window: int):
 
 
 def make_critics(in_size: int, key, *, width=32, heads=1, ff_width=64, layers=1, dtype=None):
-    """The two TREET critics, stacked (a vmapped pair of :class:`CausalTransformer`)."""
+    """The two TREET critics, stacked (a vmapped pair of `CausalTransformer`)."""
     return stacked_transformers(2, in_size, width, heads, ff_width, layers, key=key,
                                 dtype=dtype)
 
@@ -190,7 +193,7 @@ def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, bat
             source lags u..u+m).
         delay: source–target delay u ≥ 0 (0: x_t enters, directed information).
         steps, batch_size, learning_rate: Adam training of both critics (one compiled scan
-            through :func:`infoest.train.fit`); ``learning_rate`` is traced.
+            through [`infoest.train.fit`][infoest.train.fit]); ``learning_rate`` is traced.
         width, heads, ff_width, layers: transformer size (TREET's d_model, n_heads, d_ff).
         draws: reference draws per window for the log-mean-exp term.
 
