@@ -59,7 +59,6 @@ def test_quickstart_runs(quickstart_output):
     assert namespace["good"].shape == (8,)  # the throw=False sweep kept every element
 
 
-@pytest.mark.xfail(strict=True, reason="ksg stderr: classical family (issue #12 item 1)")
 def test_quickstart_prints_the_error_bar(quickstart_output):
     printed, _ = quickstart_output
     match = re.search(r"^Estimate\((\S+) ± (\S+) nats, method='ksg'\)$", printed, re.M)
