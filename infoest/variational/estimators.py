@@ -60,6 +60,7 @@ from jax import Array
 from infoest._checks import check_choice, check_positive_int, paired_samples
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
+from infoest.ops.standardize import column_scale
 from infoest.train import FitResult, batched_fits, diverged, fit
 from infoest.variational import bounds
 from infoest.variational.config import BOUNDS, VariationalConfig, sane_limit
@@ -182,8 +183,13 @@ def _standardizer(x: Array, y: Array, on: bool) -> tuple[Array, ...]:
     if not on:
         return (jnp.zeros(x.shape[1], x.dtype), jnp.ones(x.shape[1], x.dtype),
                 jnp.zeros(y.shape[1], y.dtype), jnp.ones(y.shape[1], y.dtype))
-    tiny = jnp.finfo(x.dtype).tiny
-    return jnp.mean(x, 0), jnp.std(x, 0) + tiny, jnp.mean(y, 0), jnp.std(y, 0) + tiny
+    return jnp.mean(x, 0), _scale(x), jnp.mean(y, 0), _scale(y)
+
+
+def _scale(a: Array) -> Array:
+    """Column scale without under/overflow at 1e±30; 1 for a constant column."""
+    s = column_scale(a)
+    return jnp.where(s > 0, s, 1.0).astype(a.dtype)
 
 
 def _train(x, y, eval_data, key, critic, config: VariationalConfig) -> CriticFit:
