@@ -14,6 +14,7 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     ).strip()
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def correlated_gaussian(n: int, dims: tuple[int, ...], rho: float = 0.6, seed: int = 0,
@@ -53,3 +54,21 @@ def inputs_for(quantity: str, n: int, seed: int = 0, dtype=np.float32) -> list:
     if quantity == "transfer_entropy":
         return coupled_ar(n, seed=seed, dtype=dtype)
     raise ValueError(quantity)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after every test module.
+
+    A worker accumulates thousands of executables across the conformance table; two full
+    runs then crashed inside XLA compilation (segfault in ``backend_compile_and_load``)
+    later in the same worker. Clearing the caches per module keeps a worker's compiled
+    code bounded; each module still shares compilations between its own tests.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
