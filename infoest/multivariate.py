@@ -54,7 +54,6 @@ from infoest.gaussian import (
     plugin,
     sample_covariance,
 )
-from infoest.ops.standardize import is_constant
 
 __all__ = [
     "as_variables",
@@ -369,22 +368,9 @@ def _ksg_method(variables, *, k: int = 4, key=None) -> Estimate:
     """KSG O-information Ω = 2 Σ_{i≥2} I(X_i; X_<i) − Σ_i I(X_i; X_−i) (max-norm KSG terms).
 
     stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]),
-    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1). A constant variable carries
-    no information: Ω is then defined as 0 (value and stderr), as for MI and TE.
+    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1).
     """
-    est = o_information(variables, method="ksg", k=k, key=key)
-    z, sizes = as_variables(variables, min_vars=3)
-    const = _any_constant_variable(z, sizes)
-    zero = jnp.zeros((), est.value.dtype)
-    return make_estimate(jnp.where(const, zero, est.value), jnp.where(const, zero, est.stderr),
-                         status=est.status, method=est.method, **est.diagnostics)
-
-
-def _any_constant_variable(z: Array, sizes: tuple[int, ...]) -> Array:
-    """True when any variable (a block of ``sizes`` columns of ``z``) is constant."""
-    edges = np.cumsum((0,) + tuple(sizes))
-    return jnp.any(jnp.stack([is_constant(z[:, a:b])
-                              for a, b in zip(edges[:-1], edges[1:], strict=True)]))
+    return o_information(variables, method="ksg", k=k, key=key)
 
 
 # ----------------------------------------------------------------------------- multiplets
