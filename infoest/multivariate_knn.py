@@ -106,7 +106,7 @@ def corrected_measures(z: Array, key: Array, *, sizes: tuple[int, ...], k: int,
         out = out - _bias(z, r, active, key, sizes=sizes, k=k, surrogates=surrogates)
     # fewer than 2 (3) informative variables: every measure (Ω) is 0 by definition, also
     # when all rows tie (ε = 0, where the counts say nothing)
-    live = sum(jnp.any(b) for b in _blocks(active[None], sizes))
+    live = jnp.sum(jnp.stack([jnp.any(b) for b in _blocks(active[None], sizes)]).astype(jnp.int32))
     out = jnp.where(live < 2, 0.0, out)
     return out.at[2].set(jnp.where(live < 3, 0.0, out[2]))
 
