@@ -57,6 +57,45 @@ def test_layer_estimates_match_per_layer_calls_and_padding_is_exact():
     np.testing.assert_allclose(out["dsmi"].value[0], one.value, rtol=1e-4, atol=1e-6)
 
 
+def test_ragged_layers_grouped_by_width_and_shared_bandwidth():
+    """A list of layers is grouped by width (no padding: exact also for width-dependent
+    conventions), results come back in layer order with layer l's key fold_in(key, l), and
+    ``sigma=`` resolves one bandwidth per layer that every estimator receives."""
+    layers = _layers(2)  # widths 7, 12, 2
+    layers.append(np.random.default_rng(5).normal(size=(120, 7)).astype(np.float32))
+    assert rep.width_groups(layers) == [[0, 3], [1], [2]]
+    labels = jnp.arange(120) % 3
+    estimators = {
+        "dse": lambda z, k, s: spectral.dse(z, sigma=s),
+        "sigma": lambda z, k, s: s,
+        "log_d": lambda z, k, s: spectral.matrix_entropy(z, normalize="log_d").value,
+        "dsmi": lambda z, k, s: rep.class_dsmi(z, labels, n_classes=3, max_class_size=40,
+                                               key=k, sigma=s),
+    }
+    key = jax.random.PRNGKey(4)
+    out = jax.jit(lambda ls: rep.layer_estimates(ls, estimators, key=key, sigma="median"))(
+        layers)
+    assert out["dse"].value.shape == (4,)
+    for layer, raw in enumerate(layers):
+        flat = raw.reshape(120, -1)
+        np.testing.assert_allclose(out["sigma"][layer],
+                                   np.sqrt(np.median(_pair_sq(flat)) / 2), rtol=1e-5)
+        np.testing.assert_allclose(out["dse"].value[layer],
+                                   spectral.dse(flat, sigma="median").value, rtol=2e-5)
+        np.testing.assert_allclose(out["log_d"][layer], spectral.matrix_entropy(
+            flat, normalize="log_d").value, rtol=2e-5)
+        one = rep.class_dsmi(flat, labels, n_classes=3, max_class_size=40, sigma="median",
+                             key=jax.random.fold_in(jax.random.fold_in(key, layer), 3))
+        np.testing.assert_allclose(out["dsmi"].value[layer], one.value, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        rep.layer_estimates([layers[0], layers[2][:10]], estimators)
+
+
+def _pair_sq(x):
+    d2 = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
+    return d2[np.triu_indices(len(x), 1)]
+
+
 def _clusters(c, m, d=5, spread=1e-3, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(c), m)
