@@ -23,15 +23,14 @@ over layers × heads × sequences).
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import Clock, choose, make_parser, print_timing, pyplot, save
 
 from infoest import spectral
 
@@ -180,17 +179,16 @@ def run_size(name, cfg, data, seed=0):
     per_chunk = cfg["steps"] // cfg["checkpoints"]
     chunk = make_train_chunk(optimizer, train_ids, cfg, size["heads"], per_chunk)
     measure = jax.jit(lambda p: measures(p, held, size["heads"]))
-    hist = {"step": [], "train_loss": [np.nan], "t_step": [], "t_eval": []}
+    hist = {"step": [], "train_loss": [np.nan]}
+    clock = Clock()
     for c in range(cfg["checkpoints"] + 1):
         if c > 0:
-            t0 = time.perf_counter()
-            params, opt_state, loss = jax.block_until_ready(
-                chunk(params, opt_state, jax.random.PRNGKey(1000 * seed + c)))
-            hist["t_step"].append((time.perf_counter() - t0) / per_chunk)
+            with clock("train"):
+                params, opt_state, loss = jax.block_until_ready(
+                    chunk(params, opt_state, jax.random.PRNGKey(1000 * seed + c)))
             hist["train_loss"].append(float(loss))
-        t0 = time.perf_counter()
-        out = jax.tree.map(np.asarray, jax.block_until_ready(measure(params)))
-        hist["t_eval"].append(time.perf_counter() - t0)
+        with clock("estimates"):
+            out = jax.tree.map(np.asarray, jax.block_until_ready(measure(params)))
         hist["step"].append(c * per_chunk)
         for k, v in out.items():
             hist.setdefault(k, []).append(v)
@@ -199,6 +197,9 @@ def run_size(name, cfg, data, seed=0):
     n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params))
     hist = {k: np.asarray(v) for k, v in hist.items()}
     hist["n_params"] = n_params
+    # "epoch" = the training chunk between two checkpoints (per_chunk steps)
+    hist["timing"] = clock.report("train", "estimates", epochs=cfg["checkpoints"])
+    hist["timing"]["steps_per_chunk"] = per_chunk
     return hist
 
 
@@ -211,18 +212,9 @@ def erank(hist):
 # ----------------------------------------------------------------------------- figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_erank(results, cfg, path):
     """Diff-eRank vs held-out loss and vs depth; loss and pooled entropy vs step."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
     colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
@@ -250,14 +242,12 @@ def plot_erank(results, cfg, path):
     fig.suptitle(f"char-level transformers on pydoc_data.topics; held-out: {cfg['n_eval']} "
                  f"windows × {cfg['seq']} characters; 1 seed per size; error bars: ±1 stderr "
                  f"over windows (delta method)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_heads(results, path):
     """UNComp: per-head truncated key entropy (largest model) and its trend with depth."""
-    plt = _plt()
+    plt = pyplot()
     big = list(results)[-1]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
     grid = results[big]["key_trunc"][-1]
@@ -282,9 +272,7 @@ def plot_heads(results, path):
     ax[2].set(xlabel="layer (block)", ylabel="full key matrix entropy / log d_h",
               title="mean over heads")
     ax[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def summarise(results):
@@ -301,22 +289,17 @@ def summarise(results):
             "key_trunc_per_layer_trained": np.round(h["key_trunc"][-1].mean(-1), 3).tolist(),
             "key_trunc_per_layer_untrained": np.round(h["key_trunc"][0].mean(-1), 3).tolist(),
             "key_full_per_layer_trained": np.round(h["key_full"][-1].mean(-1), 3).tolist(),
-            "t_step_median_s": float(np.median(h["t_step"][1:] if len(h["t_step"]) > 1
-                                               else h["t_step"])),
-            "t_eval_median_s": float(np.median(h["t_eval"][1:])),
+            "timing": h["timing"],
         }
     return out
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="sizes S, M; 300 steps")
+    parser = make_parser(__doc__, quick_help="sizes S, M; 300 steps",
+                         smoke_help="size S, 4 steps (CI)")
     parser.add_argument("--sizes", help="comma-separated subset of S,M,L")
-    group.add_argument("--smoke", action="store_true", help="size S, 4 steps (CI)")
-    parser.add_argument("--out-dir", default=".")
     args = parser.parse_args(argv)
-    cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
+    cfg = choose(SETTINGS, args)
     if args.sizes:
         cfg["sizes"] = tuple(args.sizes.split(","))
     train_ids, held_ids, vocab = corpus()
@@ -329,6 +312,9 @@ def main(argv=None) -> dict:
     report = summarise(results)
     (out / "lm_matrix_entropy.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
+    for name in results:
+        print_timing(f"LM {name}, per {report[name]['timing']['steps_per_chunk']} steps",
+                     report[name]["timing"])
     return report
 
 
