@@ -97,10 +97,11 @@ class Clock:
                 "load_average": [round(min(self.load), 1), round(max(self.load), 1)]}
 
 
-def print_timing(name: str, timing: dict) -> None:
+def print_timing(name: str, timing: dict, unit: str = "epoch") -> None:
+    """One line: training vs estimate seconds per ``unit`` (wall and CPU), ratio, load."""
     t, e = timing["train_per_epoch"], timing["estimates_per_epoch"]
-    print(f"[{name}] per epoch: training {t['wall_s']:.3f} s wall / {t['cpu_s']:.3f} s CPU; "
+    print(f"[{name}] per {unit}: training {t['wall_s']:.3f} s wall / {t['cpu_s']:.3f} s CPU; "
           f"estimates {e['wall_s']:.3f} s wall / {e['cpu_s']:.3f} s CPU "
-          f"({timing['evaluations_per_epoch']:.2f} evaluations per epoch; ratio "
+          f"({timing['evaluations_per_epoch']:.2f} evaluations per {unit}; ratio "
           f"{timing['ratio_cpu']:.2f} CPU, {timing['ratio_wall']:.2f} wall; load "
           f"{timing['load_average'][0]}-{timing['load_average'][1]})", flush=True)

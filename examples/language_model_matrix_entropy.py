@@ -132,7 +132,7 @@ def measures(params, windows, heads):
     logits, hidden, keys = jax.vmap(lambda w: forward(params, w[:-1], heads))(windows)
     n, layers1, t, d = hidden.shape
     per_seq = jax.vmap(jax.vmap(lambda z: spectral.matrix_entropy(z).value))(hidden)
-    pooled = jax.vmap(lambda z: spectral.matrix_entropy(z, normalize="log_d").value)(
+    pooled = jax.vmap(lambda z: spectral.matrix_entropy(z, normalize="log_d"))(
         jnp.swapaxes(hidden, 0, 1).reshape(layers1, n * t, d))
 
     def head(z):
@@ -142,7 +142,8 @@ def measures(params, windows, heads):
     trunc, full = jax.vmap(jax.vmap(jax.vmap(head)))(keys)  # (N, L, H)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, windows[:, 1:]).mean()
     return {"S": per_seq.mean(0), "S_se": per_seq.std(0, ddof=1) / jnp.sqrt(n),
-            "S_pooled_norm": pooled, "key_trunc": trunc.mean(0), "key_full": full.mean(0),
+            "S_pooled_norm": pooled.value, "S_pooled_norm_se": pooled.stderr,
+            "key_trunc": trunc.mean(0), "key_full": full.mean(0),
             "key_trunc_se": trunc.std(0, ddof=1) / jnp.sqrt(n),
             "key_full_se": full.std(0, ddof=1) / jnp.sqrt(n),
             "loss": loss}
@@ -229,23 +230,25 @@ def plot_erank(results, cfg, path):
         ax[1].errorbar(depth, diff[-1], yerr=diff_se[-1], marker="o", color=c, capsize=2)
         ax[2].plot(h["step"], h["loss"], marker="o", color=c, label=f"{name} held-out")
         ax[2].plot(h["step"][1:], h["train_loss"][1:], ls="--", color=c, label=f"{name} train")
-        ax[3].plot(h["step"], h["S_pooled_norm"][:, -1], marker="o", color=c)
+        ax[3].errorbar(h["step"], h["S_pooled_norm"][:, -1], yerr=h["S_pooled_norm_se"][:, -1],
+                       marker="o", color=c, capsize=2)
     ax[0].set(xlabel="held-out loss (nats / character)",
               ylabel="Diff-eRank, last block (untrained − trained)")
     ax[0].invert_xaxis()
     ax[1].set(xlabel="relative depth (0 = embedding, 1 = last block)",
               ylabel="Diff-eRank after training")
     ax[2].set(xlabel="training step", ylabel="loss (nats / character)")
-    ax[3].set(xlabel="training step", ylabel="matrix entropy / log d, last block (pooled)")
+    ax[3].set(xlabel="training step", ylabel="matrix entropy / log d, last block (pooled)",
+              title="bars: ±1 influence-function stderr")
     ax[0].legend(fontsize=7)
     ax[2].legend(fontsize=7, ncol=2)
     fig.suptitle(f"char-level transformers on pydoc_data.topics; held-out: {cfg['n_eval']} "
-                 f"windows × {cfg['seq']} characters; 1 seed per size; error bars: ±1 stderr "
-                 f"over windows (delta method)", fontsize=9)
+                 f"windows × {cfg['seq']} characters; 1 run per size (PRNG seed 0); error bars "
+                 f"(panels 1-2): ±1 stderr over windows (delta method)", fontsize=9)
     save(fig, path)
 
 
-def plot_heads(results, path):
+def plot_heads(results, cfg, path):
     """UNComp: per-head truncated key entropy (largest model) and its trend with depth."""
     plt = pyplot()
     big = list(results)[-1]
@@ -256,7 +259,7 @@ def plot_heads(results, path):
     ax[0].set(xlabel="head", ylabel="layer (block)", xticks=range(1, grid.shape[1] + 1),
               yticks=range(1, grid.shape[0] + 1),
               title=f"{big} trained: top-{TOP_K} key entropy / log d_h")
-    fig.colorbar(im, ax=ax[0])
+    fig.colorbar(im, ax=ax[0], label=f"top-{TOP_K} key entropy / log d_h")
     colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
         depth = np.arange(1, h["key_trunc"].shape[1] + 1)
@@ -272,6 +275,11 @@ def plot_heads(results, path):
     ax[2].set(xlabel="layer (block)", ylabel="full key matrix entropy / log d_h",
               title="mean over heads")
     ax[1].legend(fontsize=7, ncol=2)
+    for a in ax[1:]:
+        a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.suptitle(f"UNComp key entropies (d_h = d / heads), held-out {cfg['n_eval']} windows × "
+                 f"{cfg['seq']} characters; 1 run per size (PRNG seed 0); normalised values "
+                 f"are dimensionless", fontsize=9)
     save(fig, path)
 
 
@@ -308,13 +316,13 @@ def main(argv=None) -> dict:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_erank(results, cfg, out / "lm_matrix_entropy.png")
-    plot_heads(results, out / "lm_uncomp_heads.png")
+    plot_heads(results, cfg, out / "lm_uncomp_heads.png")
     report = summarise(results)
     (out / "lm_matrix_entropy.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     for name in results:
-        print_timing(f"LM {name}, per {report[name]['timing']['steps_per_chunk']} steps",
-                     report[name]["timing"])
+        steps = report[name]["timing"]["steps_per_chunk"]
+        print_timing(f"LM {name}", report[name]["timing"], unit=f"{steps} training steps")
     return report
 
 
