@@ -311,10 +311,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, help="override the setting's epochs")
     parser.add_argument("--models", help="comma-separated subset of mlp,cnn")
     parser.add_argument("--eval-every", type=int, help="estimate every k epochs")
+    parser.add_argument("--n-eval", type=int, help="held-out points for the estimates")
     args = parser.parse_args(argv)
     cfg = choose(SETTINGS, args)
     if args.eval_every:
         cfg["eval_every"] = args.eval_every
+    if args.n_eval:
+        cfg["n_eval"] = args.n_eval
     if args.epochs:
         cfg["epochs"] = args.epochs
     if args.models:
