@@ -289,14 +289,15 @@ def _band(ax, x, runs_values, runs_err, color, label):
 
 def summary(name, hist, cfg):
     """Numbers quoted in the docs: first/last epoch per condition and layer, timings."""
-    vals = _stack(hist, "values")
+    vals, errs = _stack(hist, "values"), _stack(hist, "stderr")
     seeds = cfg["seeds"]
     out = {"timing": hist["timing"]}
     for j, f in enumerate(cfg["noise"]):
         runs = slice(j * seeds, (j + 1) * seeds)
         cond = {q: {"first": vals[q][0, runs].mean(0).round(3).tolist(),
                     "last": vals[q][-1, runs].mean(0).round(3).tolist(),
-                    "max": vals[q][:, runs].mean(1).max(0).round(3).tolist()}
+                    "max": vals[q][:, runs].mean(1).max(0).round(3).tolist(),
+                    "stderr_last": np.nanmean(errs[q][-1, runs], 0).round(4).tolist()}
                 for q in QUANTITIES}
         cond["test_acc_last"] = float(np.stack(hist["test_acc"])[-1, runs].mean())
         cond["fit_acc_last"] = float(np.stack(hist["fit_acc"])[-1, runs].mean())
