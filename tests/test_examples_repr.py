@@ -74,6 +74,17 @@ def test_language_model_matrix_entropy_smoke(tmp_path):
     _timing_reported(s["timing"])
 
 
+def test_clock_amortises_the_estimates_over_epochs():
+    clock = _load("_common").Clock()
+    clock.wall = {"train": [9.0, 1.0, 1.0, 3.0], "estimates": [50.0, 2.0, 2.0]}
+    clock.cpu = {"train": [5.0, 0.5, 0.5, 0.5], "estimates": [20.0, 1.0, 1.0]}
+    clock.load = [2.0, 3.0]
+    t = clock.report("train", "estimates", epochs=4)  # 3 evaluations over 4 epochs
+    assert t["train_per_epoch"] == {"wall_s": 1.0, "cpu_s": 0.5}  # medians without the first
+    assert t["estimates_per_epoch"] == {"wall_s": 1.5, "cpu_s": 0.75}
+    assert t["ratio_cpu"] == 1.5 and t["first_call_wall_s"] == {"train": 9.0, "estimates": 50.0}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["representations_during_training",
                                   "info_regularised_training",

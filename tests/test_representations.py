@@ -145,3 +145,28 @@ def test_label_matrix_mi_closed_forms_and_gradient():
     zr = jnp.asarray(np.random.default_rng(1).normal(size=(100, 3)), jnp.float32)
     g = jax.grad(lambda a: rep.label_matrix_mi(a, labels).value)(zr)
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
+
+
+@pytest.mark.parametrize("n", [2, 3, 40, 41])
+def test_median_bandwidth_is_the_exact_median_with_its_gradient(n):
+    """The bisection median (shared by every kernel estimator) equals the sort-based
+    median, ties and even counts included, and passes the same gradient."""
+    from infoest.ops import kernels
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    if n > 3:  # (with two points a zero distance is the median: σ = 1 by the rule)
+        x[1] = x[0]  # a zero distance
+        x[3:6] = x[2]  # tied distances
+    d2 = _pair_sq(x)
+    np.testing.assert_allclose(float(kernels.median_bandwidth(jnp.asarray(x))),
+                               np.sqrt(np.median(d2) / 2), rtol=1e-6)
+
+    def by_sort(a):
+        iu = jnp.triu_indices(n, k=1)
+        return jnp.sqrt(jnp.median(kernels.sq_distances(a)[iu]) / 2)
+
+    # gradient on tie-free data (with tied medians both are valid, differently split)
+    x = jnp.asarray(rng.normal(size=(n, 3)), jnp.float32)
+    np.testing.assert_allclose(np.asarray(jax.grad(kernels.median_bandwidth)(x)),
+                               np.asarray(jax.grad(by_sort)(x)), atol=1e-6)
