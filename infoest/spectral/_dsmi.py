@@ -83,7 +83,7 @@ def _dsmi_terms(w, g, codes, ranks, t, n_classes):
     def per_class(args):
         c, class_ranks = args
         mask = (codes == c).astype(w.dtype)
-        n_c = jnp.sum(mask)
+        n_c = jnp.sum(codes == c)  # an int, like the ranks it is compared with
         cond = entropy_of(w * mask)
         marg = jax.lax.map(lambda r: entropy_of(w * (r < n_c).astype(w.dtype)), class_ranks)
         share = jnp.sum(w * mask) / jnp.sum(w)
