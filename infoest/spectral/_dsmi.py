@@ -89,7 +89,7 @@ def _dsmi_terms(w, g, codes, ranks, t, n_classes):
         share = jnp.sum(w * mask) / jnp.sum(w)
         return share * (jnp.mean(marg) - cond), share**2 * jnp.var(marg) / marg.shape[0]
 
-    return jax.lax.map(per_class, (jnp.arange(n_classes), ranks))
+    return jax.lax.map(per_class, (jnp.arange(n_classes, dtype=codes.dtype), ranks))
 
 
 @partial(jax.jit, static_argnames=("rule", "n_classes", "num_repetitions"))
