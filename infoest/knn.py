@@ -40,6 +40,7 @@ from jax import Array
 from jax.scipy.special import digamma
 
 from infoest import _checks
+from infoest._checks import check_half_samples, half_sample_size
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.ops import neighbors
@@ -55,6 +56,8 @@ __all__ = [
     "ksg_mi_core",
     "ksg_cmi_core",
     "prepare",
+    "check_half_samples",
+    "half_sample_size",
 ]
 
 _STATIC = ("k", "algorithm", "norm", "theiler", "backend")
@@ -173,11 +176,6 @@ def half_sample_indices(key: Array, n: int, *, block: int = 1,
     return rows.reshape(subsets, half * block)
 
 
-def half_sample_size(n: int, block: int = 1) -> int:
-    """Rows m in each half-sample of [`half_sample_indices`][infoest.knn.half_sample_indices]."""
-    return (n // block // 2) * block
-
-
 def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = SUBSETS):
     """Delete-d jackknife standard error from half-samples, in the same compiled call.
 
@@ -233,15 +231,6 @@ def value_backend(backend: str, dtype) -> str:
     return "brute" if backend == "auto" and jnp.dtype(dtype) == jnp.float64 else backend
 
 
-def check_half_samples(n: int, k: int, *, theiler: int = 0, block: int = 1) -> None:
-    """Trace-time ``ValueError`` unless each half-sample keeps k + 2·theiler + 1 rows."""
-    need = k + 2 * theiler + 1
-    if half_sample_size(n, block) < need:
-        minimum = 2 * block * -(-need // block)
-        raise ValueError(f"too few samples for k={k} (theiler={theiler}): got n={n}, need at "
-                         f"least {minimum} (the error bar uses half-samples)")
-
-
 # ----------------------------------------------------------------------------- validation
 
 #: Jitter (relative to each column's scale) applied when a ``key`` is given and ``jitter``
@@ -255,31 +244,6 @@ def resolve_jitter(jitter, key):
     if jitter is None:
         return 0.0 if key is None else AUTO_JITTER
     return jitter
-
-
-def _check_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: int = 0,
-                   algorithm: int = 1, block: int = 1) -> int:
-    k = _checks.check_k(k, n)
-    _checks.check_choice(norm, "norm", neighbors.NORMS)
-    _checks.check_choice(backend, "backend", neighbors.BACKENDS)
-    if algorithm not in (1, 2) or isinstance(algorithm, bool):
-        raise ValueError(f"`algorithm` must be 1 or 2, got {algorithm!r}")
-    if isinstance(theiler, bool) or not isinstance(theiler, int) or theiler < 0:
-        raise ValueError(f"`theiler` must be a non-negative Python int, got {theiler!r}")
-    if n < k + 2 * theiler + 1:
-        raise ValueError(f"too few samples for k={k} and `theiler`={theiler}: got n={n}, need "
-                         f"at least {k + 2 * theiler + 1}")
-    check_half_samples(n, k, theiler=theiler, block=block)
-    if jitter is None:
-        return k
-    if _checks.is_concrete(jitter):
-        if float(jitter) < 0:
-            raise ValueError(f"`jitter` must be >= 0, got {float(jitter)}")
-        if float(jitter) > 0 and key is None:
-            raise ValueError("`jitter` > 0 needs a PRNG `key`")
-    elif key is None:
-        raise ValueError("a traced `jitter` needs a PRNG `key`")
-    return k
 
 
 def any_constant(*arrays: Array) -> Array:
@@ -339,10 +303,11 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
-    with the tree in low dimension.
+    with the tree (``backend="auto"`` picks it on CPU for d ≤ 4, or d ≤ 12 at n ≥ 500 000;
+    [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
     x = _checks.as_samples(x, "x")
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key)
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key)
     value, stderr, status, zero = _entropy(x, resolve_jitter(jitter, key), key, k=k,
                                            norm=norm, backend=backend)
     return make_estimate(value, stderr, status=status, method="kl", zero_radius=zero)
@@ -402,10 +367,12 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
-    half-samples; the tree backend (chosen on CPU for dx + dy ≤ 4) grows about as n log n.
+    half-samples; the tree backend grows about as n log n (``backend="auto"`` picks it on
+    CPU for dx + dy ≤ 4 with ``norm="max"``, or ≤ 12 at n ≥ 500 000; brute force on an
+    accelerator; [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        algorithm=algorithm)
     value, stderr = _mi(x, y, resolve_jitter(jitter, key), key, k=k, algorithm=algorithm,
                         norm=norm, standardize=bool(standardize), backend=backend)
@@ -452,10 +419,11 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
         standardize, jitter, key, backend: as in
             [`mutual_information`][infoest.knn.mutual_information].
 
-    Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 4.
+    Cost: O(n² (dx + dy + dz)) brute force; ``backend="auto"`` picks the tree on CPU for
+    dx + dy + dz ≤ 4 with ``norm="max"`` (or ≤ 12 at n ≥ 500 000).
     """
     x, y, z = _checks.paired_samples((x, "x"), (y, "y"), (z, "z"))
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        theiler=theiler)
     value, stderr = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k, norm=norm,
                          theiler=theiler, standardize=bool(standardize), backend=backend)

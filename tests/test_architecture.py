@@ -30,7 +30,6 @@ KNOWN: dict[str, dict[str, str]] = {
             "distributions re-exports the BMI tasks defined on top of it",
     },
     "private": {
-        "infoest.temporal.ksg -> infoest.knn._check_options": "temporal reuses knn's checks",
     },
 }
 

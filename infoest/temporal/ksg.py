@@ -109,7 +109,7 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         source, target, history=history, source_history=source_history, delay=delay, tau=tau,
         source_tau=source_tau, surrogates=surrogates, surrogate=surrogate, block=block, key=key)
     n = lags.n_rows(x.shape[0])
-    k = knn._check_options(n, k, norm=norm, backend=backend, jitter=jitter, key=key,
+    k = _checks.check_knn_options(n, k, norm=norm, backend=backend, jitter=jitter, key=key,
                            theiler=theiler, block=serial_block(n, theiler))
     if surrogate_batch is not None:
         _checks.check_positive_int(surrogate_batch, "surrogate_batch")
