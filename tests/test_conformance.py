@@ -70,14 +70,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_vmap_equals_loop": {
     },
     "test_float64": {
-        'mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'conditional_mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'transfer_entropy:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'o_information:ksg':
-            'int32/int64 mixing under strict promotion',
     },
     "test_no_recompile": {
         'o_information:soi|joint_share':
