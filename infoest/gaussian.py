@@ -185,16 +185,17 @@ def spanned_columns(r: Array, order: tuple[int, ...], rtol) -> Array:
     """
     a = r[np.ix_(np.asarray(order), np.asarray(order))]
     m = len(order)
-    chol = jnp.zeros((m, m), r.dtype)
     rows = jnp.arange(m)
-    dropped = []
-    for j in range(m):
+
+    def pivot(j, carry):
+        chol, dropped = carry
         v = a[:, j] - chol @ chol[j, :]
         keep = v[j] > rtol * a[j, j]
         col = jnp.where(keep & (rows >= j), v / jnp.sqrt(jnp.where(keep, v[j], 1.0)), 0.0)
-        chol = chol.at[:, j].set(col)
-        dropped.append(~keep)
-    return jnp.stack(dropped)
+        return chol.at[:, j].set(col), dropped.at[j].set(~keep)
+
+    init = (jnp.zeros((m, m), r.dtype), jnp.zeros(m, bool))
+    return jax.lax.fori_loop(0, m, pivot, init)[1]
 
 
 def _drop_spanned(u: Array, r: Array, span: Span, shrinkage) -> tuple[Array, Array, Array]:

@@ -47,6 +47,7 @@ from infoest.ops import neighbors
 from infoest.ops.special import log_unit_ball_volume
 from infoest.ops.standardize import column_scale, is_constant
 from infoest.ops.standardize import standardize as standardize_columns
+from infoest.ops.ties import duplicate_rows
 
 __all__ = [
     "entropy",
@@ -56,6 +57,7 @@ __all__ = [
     "ksg_mi_core",
     "ksg_cmi_core",
     "prepare",
+    "constant_or_ties",
     "check_half_samples",
     "half_sample_size",
 ]
@@ -246,6 +248,15 @@ def resolve_jitter(jitter, key):
     return jitter
 
 
+def constant_or_ties(value, stderr, constant, copies):
+    """(value, stderr, status, copies) of a KSG estimate: exactly 0 for a constant variable;
+    status DEGENERATE (value kept) when the joint rows hold exact duplicates (``copies`` =
+    n − distinct rows, [infoest.ops.ties.duplicate_rows][]; see the module docstring)."""
+    copies = jnp.where(constant, 0, copies)
+    status = jnp.where(copies > 0, Status.DEGENERATE, Status.OK)
+    return (jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr), status, copies)
+
+
 def any_constant(*arrays: Array) -> Array:
     """True when one of the arrays is constant (a variable without information)."""
     return jnp.any(jnp.stack([is_constant(a) for a in arrays]))
@@ -317,12 +328,13 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
 def _mi(x, y, jitter, key, *, k, algorithm, norm, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
+    copies = duplicate_rows(x, y)
     x, y = prepare(x, y, standardize=standardize, jitter=jitter, key=k_jitter)
     core = partial(ksg_mi_core, k=k, algorithm=algorithm, norm=norm)
     value = core(x, y, backend=value_backend(backend, x.dtype))
     stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
                               (x, y), k_sub)
-    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
+    return constant_or_ties(value, stderr, constant, copies)
 
 
 @register("mutual_information", "ksg", test_kwargs={"k": 3}, bench_kwargs={"k": 4}, min_n=4)
@@ -374,21 +386,23 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
     k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        algorithm=algorithm)
-    value, stderr = _mi(x, y, resolve_jitter(jitter, key), key, k=k, algorithm=algorithm,
-                        norm=norm, standardize=bool(standardize), backend=backend)
-    return make_estimate(value, stderr, method="ksg")
+    value, stderr, status, copies = _mi(x, y, resolve_jitter(jitter, key), key, k=k,
+                                        algorithm=algorithm, norm=norm,
+                                        standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, status=status, method="ksg", duplicates=copies)
 
 
 @partial(jax.jit, static_argnames=("k", "norm", "theiler", "standardize", "backend"))
 def _cmi(x, y, z, jitter, key, *, k, norm, theiler, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
+    copies = duplicate_rows(x, y, z)
     x, y, z = prepare(x, y, z, standardize=standardize, jitter=jitter, key=k_jitter)
     core = partial(ksg_cmi_core, k=k, norm=norm, theiler=theiler)
     value = core(x, y, z, backend=value_backend(backend, x.dtype))
     stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
                               (x, y, z), k_sub)
-    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
+    return constant_or_ties(value, stderr, constant, copies)
 
 
 @register("conditional_mutual_information", "ksg", test_kwargs={"k": 3},
@@ -425,6 +439,7 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
     x, y, z = _checks.paired_samples((x, "x"), (y, "y"), (z, "z"))
     k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        theiler=theiler)
-    value, stderr = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k, norm=norm,
-                         theiler=theiler, standardize=bool(standardize), backend=backend)
-    return make_estimate(value, stderr, method="ksg")
+    value, stderr, status, copies = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k,
+                                         norm=norm, theiler=theiler,
+                                         standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, status=status, method="ksg", duplicates=copies)
