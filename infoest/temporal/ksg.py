@@ -102,6 +102,9 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
     stderr: delete-d jackknife over 20 half-samples made of blocks of ⌈n^{1/3}⌉ consecutive
     embedded rows (serial dependence kept inside blocks; [infoest.knn.subsample_stderr][]),
     in the same compiled call; sampling error only. A constant source or target gives exactly 0.
+    Exact duplicate embedded rows (a repeated or discrete-valued series) give status
+    DEGENERATE with ``diagnostics["duplicates"]`` = rows − distinct rows (see
+    [infoest.knn][]; ``discrete="source"``/``"both"`` for discrete series).
 
     Returns:
         Estimate; with surrogates, diagnostics ``p_value``, ``null_mean``, ``null_std``,
