@@ -33,7 +33,7 @@ Duplicated rows (KSG MI, CMI and TE). An exact copy of a joint row has probabili
 a continuous distribution, so copies mean either repeated samples (a bootstrap resample, data
 concatenated with itself) or atoms (discrete or rounded values). Neither has a KSG answer:
 every copy is a zero-distance neighbour of its twin in every subspace, which the estimator
-reads as dependence (bivariate normal ρ = 0.9, n = 500, k = 3: 0.93 nats; the same rows
+reads as dependence (bivariate normal ρ = 0.9, n = 500, k = 4: 0.93 nats; the same rows
 twice: 1.06; a bootstrap resample: 1.50), and jitter does not help (the copies stay each
 other's nearest neighbours). So the estimators count the surplus copies before any jitter
 (``diagnostics["duplicates"]`` = n − distinct rows, [infoest.ops.ties.duplicate_rows][]) and

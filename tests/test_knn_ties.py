@@ -43,7 +43,7 @@ def test_ksg_mi_of_a_sample_concatenated_with_itself_is_flagged():
     flagged = knn.mutual_information(xd, yd, throw=False)
     assert int(flagged.status) == DEGENERATE
     assert int(flagged.diagnostics["duplicates"]) == x.shape[0]
-    # the value is kept, and it is inflated (n = 500, k = 3, rho = 0.9: 0.93 -> 1.06 nats;
+    # the value is kept, and it is inflated (n = 500, k = 4, rho = 0.9: 0.93 -> 1.06 nats;
     # docs/contract.md): why the status is not ok
     assert float(flagged.value) > float(good.value)
     # tie-breaking jitter does not hide the copies (they stay each other's neighbours)
