@@ -211,7 +211,7 @@ def _drop_spanned(u: Array, r: Array, span: Span, shrinkage) -> tuple[Array, Arr
     for g in groups:
         mask = spanned_columns(r_fixed, (*cond, *g), rtol) & (shrinkage == 0)
         drop = drop.at[np.asarray((*cond, *g), dtype=int)].set(mask)
-        kept.append(len(g) - jnp.sum(mask[len(cond):]))
+        kept.append(len(g) - jnp.sum(mask[len(cond):], dtype=jnp.int32))
     u = jnp.where(drop, 0.0, u)
     r = jnp.where(drop[:, None] | drop[None, :], jnp.eye(d, dtype=r.dtype), r)
     return u, r, jnp.stack(kept)
@@ -273,7 +273,7 @@ def plugin(z: Array, terms: Terms, shrinkage=0.0, *, lags: int = 0,
     if span is not None:
         u, r, kept = _drop_spanned(u, r, span, shrinkage)
         sizes = np.asarray([len(g) for g in span[1]], float)
-        dof = dof * jnp.prod(kept / sizes)
+        dof = dof * jnp.prod(kept.astype(r.dtype) / sizes.astype(r.dtype))
     value, influence = 0.0, 0.0
     pos_fail, neg_fail = False, False
     for idx, coef in terms:
