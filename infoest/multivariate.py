@@ -54,6 +54,7 @@ from infoest.gaussian import (
     plugin,
     sample_covariance,
 )
+from infoest.ops.standardize import is_constant
 
 __all__ = [
     "as_variables",
@@ -217,7 +218,9 @@ def _ksg_pair(z, *, sizes, k):
     a, b, is_tc = _ksg_terms(sizes)
 
     def term(ma, mb):
-        return knn.ksg_mi_core(z * ma, z * mb, k=k, norm="max", backend="brute")
+        x, y = z * ma, z * mb  # a block of constant variables only adds 0 (no ψ(1) terms)
+        mi = knn.ksg_mi_core(x, y, k=k, norm="max", backend="brute")
+        return jnp.where(is_constant(x) | is_constant(y), 0.0, mi)
 
     mis = jax.vmap(term)(jnp.asarray(a, z.dtype), jnp.asarray(b, z.dtype))
     return jnp.stack([jnp.sum(jnp.where(is_tc, mis, 0.0)),

@@ -75,3 +75,20 @@ def test_duplicates_status_per_element_under_vmap():
     np.testing.assert_array_equal(est.status, [0, DEGENERATE])
     np.testing.assert_array_equal(est.diagnostics["duplicates"], [0, 50])
     assert np.all(np.isfinite(np.asarray(est.value)))
+
+
+def test_ksg_o_information_with_constant_variables_is_that_of_the_rest():
+    """A constant variable adds 0 to every KSG term, so Ω is the O-information of the other
+    variables (0 when fewer than three are left), never the ψ(1) terms of zero radii."""
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(120, 3)).astype(np.float32)
+    rest = np.stack([a[:, 0], a[:, 0] + a[:, 1], a[:, 1] - a[:, 2]], axis=1)
+    with_constant = np.concatenate([np.full((120, 1), 2.5, np.float32), rest], axis=1)
+    want = infoest.o_information(rest, method="ksg", k=3)
+    got = infoest.o_information(with_constant, method="ksg", k=3)
+    assert got.ok and abs(float(want.value)) > 0.05
+    np.testing.assert_allclose(float(got.value), float(want.value), rtol=1e-5, atol=1e-6)
+    two = np.concatenate([np.ones((120, 2), np.float32), rest[:, :2]], axis=1)
+    assert float(infoest.o_information(two, method="ksg", k=3).value) == 0.0
+    assert float(infoest.o_information(np.ones((120, 3), np.float32), method="ksg",
+                                       k=3).value) == 0.0
