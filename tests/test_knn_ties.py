@@ -92,3 +92,10 @@ def test_ksg_o_information_with_constant_variables_is_that_of_the_rest():
     assert float(infoest.o_information(two, method="ksg", k=3).value) == 0.0
     assert float(infoest.o_information(np.ones((120, 3), np.float32), method="ksg",
                                        k=3).value) == 0.0
+
+
+def test_ksg_o_information_flags_duplicated_rows():
+    a = np.random.default_rng(7).normal(size=(60, 3)).astype(np.float32)
+    assert infoest.o_information(a, method="ksg", k=3).ok
+    est = infoest.o_information(np.concatenate([a, a]), method="ksg", k=3, throw=False)
+    assert int(est.status) == DEGENERATE and int(est.diagnostics["duplicates"]) == 60
