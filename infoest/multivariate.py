@@ -54,6 +54,8 @@ from infoest.gaussian import (
     plugin,
     sample_covariance,
 )
+from infoest.ops.standardize import is_constant
+from infoest.ops.ties import duplicate_rows
 
 __all__ = [
     "as_variables",
@@ -217,7 +219,9 @@ def _ksg_pair(z, *, sizes, k):
     a, b, is_tc = _ksg_terms(sizes)
 
     def term(ma, mb):
-        return knn.ksg_mi_core(z * ma, z * mb, k=k, norm="max", backend="brute")
+        x, y = z * ma, z * mb  # a block of constant variables only adds 0 (no ψ(1) terms)
+        mi = knn.ksg_mi_core(x, y, k=k, norm="max", backend="brute")
+        return jnp.where(is_constant(x) | is_constant(y), 0.0, mi)
 
     mis = jax.vmap(term)(jnp.asarray(a, z.dtype), jnp.asarray(b, z.dtype))
     return jnp.stack([jnp.sum(jnp.where(is_tc, mis, 0.0)),
@@ -257,7 +261,7 @@ def _all_measures(variables, method: str, key=None, **kwargs):
         out = {"tc": (d["tc"], nan), "dtc": (d["dtc"], nan),
                "o_information": (est.value, est.stderr),
                "s_information": (d["tc"] + d["dtc"], nan)}
-        return out, est.status, "soi"
+        return out, est.status, "soi", {}
     z, sizes = as_variables(variables)
     if method == "gaussian":
         shrinkage = kwargs.pop("shrinkage", 0.0)
@@ -265,13 +269,16 @@ def _all_measures(variables, method: str, key=None, **kwargs):
         _reject_extra(kwargs)
         check_dimension(*z.shape, shrinkage, "`variables`")
         out, status = _gaussian_all(z, shrinkage, sizes=sizes, copula=bool(copula))
-        return out, status, method
+        return out, status, method, {}
     k = _checks.check_k(kwargs.pop("k", 4), z.shape[0])
     _reject_extra(kwargs)
     from infoest import knn
 
     knn.check_half_samples(z.shape[0], k)
-    return _ksg_all(z, key, sizes=sizes, k=k), Status.OK, method
+    # exact duplicate rows inflate KSG terms: flagged as in knn (constant data gives 0)
+    copies = jnp.where(is_constant(z), 0, duplicate_rows(z))
+    status = jnp.where(copies > 0, Status.DEGENERATE, Status.OK)
+    return _ksg_all(z, key, sizes=sizes, k=k), status, method, {"duplicates": copies}
 
 
 def _reject_extra(kwargs):
@@ -280,11 +287,11 @@ def _reject_extra(kwargs):
 
 
 def _estimate(which: str, variables, method: str, key, kwargs) -> Estimate:
-    out, status, m = _all_measures(variables, method, key=key, **kwargs)
+    out, status, m, extra = _all_measures(variables, method, key=key, **kwargs)
     value, stderr = out[which]
     tc, dtc = out["tc"][0], out["dtc"][0]
     return make_estimate(value, stderr, status=status, method=m, tc=tc, dtc=dtc,
-                         o_information=tc - dtc, s_information=tc + dtc)
+                         o_information=tc - dtc, s_information=tc + dtc, **extra)
 
 
 _STDERR = """
@@ -368,7 +375,8 @@ def _ksg_method(variables, *, k: int = 4, key=None) -> Estimate:
     """KSG O-information Ω = 2 Σ_{i≥2} I(X_i; X_<i) − Σ_i I(X_i; X_−i) (max-norm KSG terms).
 
     stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]),
-    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1).
+    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1). Exact duplicate rows give
+    status DEGENERATE (``diagnostics["duplicates"]``; see [infoest.knn][]).
     """
     return o_information(variables, method="ksg", k=k, key=key)
 

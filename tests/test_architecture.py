@@ -27,7 +27,6 @@ SHARED = {"ops", "nn", "train", "_checks", "_estimate", "_registry", "_contract"
 KNOWN: dict[str, dict[str, str]] = {
     "cycles": {},
     "private": {
-        "infoest.temporal.ksg -> infoest.knn._check_options": "temporal reuses knn's checks",
     },
 }
 

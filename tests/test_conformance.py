@@ -70,14 +70,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_vmap_equals_loop": {
     },
     "test_float64": {
-        'mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'conditional_mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'transfer_entropy:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'o_information:ksg':
-            'int32/int64 mixing under strict promotion',
     },
     "test_no_recompile": {
         'o_information:soi|joint_share':
@@ -88,16 +80,8 @@ PENDING: dict[str, dict[str, str]] = {
     "test_grad": {
     },
     "test_value_rows_eager": {
-        'o_information:ksg|constant variable':
-            'constant variable: 6.228263854980469 vs 0.0 (tolerance 0.0106)',
-        'o_information:ksg|all rows identical':
-            'all rows identical: 6.228263854980469 vs 0.0 (tolerance 0.0106)',
     },
     "test_value_rows_under_vmap": {
-        'o_information:ksg|constant variable':
-            'constant variable: 6.228265762329102 vs 0.0 (tolerance 0.0106)',
-        'o_information:ksg|all rows identical':
-            'all rows identical: 6.228265762329102 vs 0.0 (tolerance 0.0106)',
     },
     "test_error_rows_eager": {
     },
