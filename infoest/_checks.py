@@ -6,6 +6,7 @@ checks (NaN/inf) run only on concrete arrays, before any work is dispatched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax
@@ -108,6 +109,24 @@ def paired_samples(*arrays_and_names, min_samples: int = 2) -> tuple[Array, ...]
     same_n(**checked)
     dtype = jnp.result_type(*checked.values())
     return tuple(a.astype(dtype) for a in checked.values())
+
+
+def resolve_config(cls, config, options: dict):
+    """``config`` (default ``cls()``) with the keyword ``options`` replaced: how a trained
+    family's public function takes a config Module and/or its fields as keywords.
+
+    TypeError naming an unknown option or a ``config`` of the wrong type.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))}; {cls.__name__} "
+                        f"options: {', '.join(names)}")
+    if config is None:
+        return cls(**options)
+    if not isinstance(config, cls):
+        raise TypeError(f"`config` must be a {cls.__name__}, got {type(config).__name__}")
+    return dataclasses.replace(config, **options) if options else config
 
 
 def half_sample_size(n: int, block: int = 1) -> int:
