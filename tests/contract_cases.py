@@ -9,8 +9,10 @@ a method (``conftest.inputs_for``) into a bad or extreme variant and says what m
   value checks, which run inside the compiled code);
 - ``"same"``: the estimate equals the one on the good data (status ok);
 - ``"zero"``: the quantity is 0 (MI, CMI, Ω, TE with a constant variable, and a spectral
-  entropy of a rank-one Gram matrix); for Shannon entropy the documented limit -inf with
-  status ``DEGENERATE`` (or a clear error);
+  entropy of a rank-one Gram matrix; Ω's data are one ``(n, 40)`` array, so "constant
+  variable" makes all 40 variables constant: Ω = 0. With some variables constant Ω is that
+  of the others, not 0 in general: docs/classical.md, "Degenerate data"); for Shannon
+  entropy the documented limit -inf with status ``DEGENERATE`` (or a clear error);
 - ``"shift"``: entropy of ``s·x`` is ``H(x) + d log s`` (Shannon entropy only);
 - ``"defined"``: a finite value with status ok, or a flagged status / clear error, never a
   silent NaN.
