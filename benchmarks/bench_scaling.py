@@ -11,11 +11,12 @@ them, peak resident memory of the process):
 - `probe`: CPU seconds of the tree KSG at n = 10⁵, 10⁶ from 2·10⁴ sampled queries (infoest's
   tree path against NPEET's), where the full run would take hours on a loaded machine.
 - `gaussian`: Gaussian MI 8+8 with the samples sharded (partial sums, one all-reduce).
-- `batch`: B = 1 … 1 024 datasets of 2 000 × 16 (8+8) sharded on the batch axis under
-  `jax.vmap`: Gaussian MI for every B, KSG MI up to `--ksg-max-batch`.
-- `dse`: HOOK for the sample-sharded DSE Lanczos solver (the "spectral" work): runs
-  `infoest.entropy(..., method="dse", solver="lanczos")` on sample-sharded data when
-  `--dse` is given; it is not yet row-sharded on main, so on CPU it is left off by default.
+- `batch`: B = 1 … 1 024 datasets of 2 000 × 16 (8+8) sharded on the batch axis: Gaussian
+  MI for every B (`infoest.sharding.map_batch`), KSG MI under `jax.vmap` up to
+  `--ksg-max-batch`.
+- `dse`: DSE (d = 16) with the Lanczos solver on sample-sharded data (the spectral family's
+  row-sharded matrix-free products), when `--dse` is given (slow on CPU: every product
+  recomputes the n × n affinity, O(n² d)).
 
     python benchmarks/bench_scaling.py --quick           # small sizes, 1, 2, 4 devices
     python benchmarks/bench_scaling.py                   # n to 10⁵ (ring), 10⁶ (auto), B to 1 024
@@ -67,9 +68,15 @@ def _compiled_stats(fn, *args) -> dict:
 
 
 def _timed(fn, *args) -> float:
+    """Seconds of a second call; of the first (compilation included) when that took over a
+    minute (large n, where compilation is a small part and a second run would double it)."""
     import jax
 
+    start = time.perf_counter()
     jax.block_until_ready(fn(*args))  # compile
+    first = time.perf_counter() - start
+    if first > 60:
+        return first
     start = time.perf_counter()
     jax.block_until_ready(fn(*args))
     return time.perf_counter() - start
@@ -196,7 +203,13 @@ def probe_rows(sizes, queries: int) -> None:
 
 
 def batch_rows(batches, ksg_max_batch: int) -> None:
-    """B datasets of 2 000 × (8+8) sharded on the batch axis."""
+    """B datasets of 2 000 × (8+8) sharded on the batch axis.
+
+    Gaussian MI runs through `infoest.sharding.map_batch` (each device one dataset at a
+    time on CPU: batched LAPACK calls can deadlock forced host devices, see its docstring);
+    its FLOPs per device are those of the plain `jax.vmap` program (same arithmetic; XLA
+    counts a loop body once). KSG MI (no LAPACK) runs under plain `jax.vmap`.
+    """
     import jax
 
     import infoest
@@ -204,18 +217,27 @@ def batch_rows(batches, ksg_max_batch: int) -> None:
 
     mesh = sharding.device_mesh(sharding.BATCH, _devices())
     for method in ("gaussian", "ksg"):
-        fn = jax.vmap(lambda a, b, m=method: infoest.mutual_information(a, b, method=m).value)
+        one = lambda a, b, m=method: infoest.mutual_information(a, b, method=m).value
+        plain = jax.vmap(one)
+        fn = plain if method == "ksg" else lambda a, b, f=one: sharding.map_batch(f, a, b)
         for b in batches:
             if (method == "ksg" and b > ksg_max_batch) or b % _DEVICES:
                 continue
             x, y = _data(2000, 8, batch=b)
             args = (sharding.shard_batch(x, mesh), sharding.shard_batch(y, mesh))
-            _run("batch", fn, args, mesh, loops=method == "ksg", method=method, batch=b)
+            flops = None
+            if method == "gaussian":
+                with jax.set_mesh(mesh):
+                    flops = _compiled_stats(plain, *args)["gflop_per_device"]
+            _run("batch", fn, args, mesh, loops=method == "ksg", method=method, batch=b,
+                 **({} if flops is None else {"vmap_gflop_per_device": flops}))
 
 
 def dse_rows(sizes) -> None:
-    """HOOK: sample-sharded DSE with the Lanczos solver (the spectral family's sharded
-    matrix-free products). Reports an error row where that path is not available."""
+    """DSE (d = 16) with the Lanczos solver on sample-sharded data: the spectral family's
+    row-sharded matrix-free products (`infoest.ops.kernels.sharded_diffusion_matvec`).
+    Called eagerly (the solver reads the concrete input's sharding); time of one call
+    (compilation included), peak RSS; an error row where that path fails."""
     import jax
 
     import infoest
@@ -223,12 +245,18 @@ def dse_rows(sizes) -> None:
 
     mesh = sharding.device_mesh(sharding.SAMPLES, _devices())
     key = jax.random.key(0)
-    fn = lambda a: infoest.entropy(a, method="dse", solver="lanczos", key=key).value
     for n in sizes:
         x, _ = _data(n, 16)
+        xs = sharding.shard_samples(x, mesh) if _DEVICES > 1 else jax.numpy.asarray(x)
         try:
-            _run("dse", fn, (sharding.shard_samples(x, mesh),), mesh, n=n)
-        except Exception as err:  # the hook: report and go on
+            start = time.perf_counter()
+            e = infoest.entropy(xs, method="dse", solver="lanczos", key=key)
+            value = float(e.value)
+            seconds = time.perf_counter() - start
+            _row("dse", n=n, seconds=round(seconds, 2), value=round(value, 5),
+                 stderr=round(float(e.stderr), 5),
+                 value_devices=len(e.value.sharding.device_set))
+        except Exception as err:  # report and go on
             _row("dse", n=n, error=repr(err)[:200])
 
 
@@ -301,7 +329,7 @@ def main() -> None:
     p.add_argument("--probe-n", default="1e5,1e6")
     p.add_argument("--probe-queries", type=int, default=20_000)
     p.add_argument("--dse", action="store_true", help="run the DSE Lanczos hook")
-    p.add_argument("--dse-n", default="1e4")
+    p.add_argument("--dse-n", default="1e4,3e4,1e5")
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
