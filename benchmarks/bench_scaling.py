@@ -54,11 +54,12 @@ def _data(n: int, d: int, batch: int | None = None, seed: int = 0):
     return x, (0.6 * x + 0.8 * rng.normal(size=shape)).astype(np.float32)
 
 
-def _compiled_stats(fn, *args) -> dict:
+def _compiled_stats(fn, *args, compiled=None) -> dict:
     """Per-device bytes (arguments + outputs + temporaries) and FLOPs of the compiled call."""
     import jax
 
-    compiled = jax.jit(fn).lower(*args).compile()
+    if compiled is None:
+        compiled = jax.jit(fn).lower(*args).compile()
     mem = compiled.memory_analysis()
     cost = compiled.cost_analysis() or {}
     byts = None if mem is None else (mem.argument_size_in_bytes + mem.output_size_in_bytes
@@ -67,18 +68,20 @@ def _compiled_stats(fn, *args) -> dict:
             "gflop_per_device": cost.get("flops", float("nan")) / 1e9}
 
 
-def _timed(fn, *args) -> float:
-    """Seconds of a second call; of the first (compilation included) when that took over a
-    minute (large n, where compilation is a small part and a second run would double it)."""
+def _timed(fn, *args, compiled=None) -> float:
+    """Seconds of one call of the compiled program (compilation excluded); of the second
+    call when the first took under a minute (warm caches)."""
     import jax
 
+    if compiled is None:
+        compiled = jax.jit(fn).lower(*args).compile()
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))  # compile
+    jax.block_until_ready(compiled(*args))
     first = time.perf_counter() - start
     if first > 60:
         return first
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(compiled(*args))
     return time.perf_counter() - start
 
 
@@ -97,10 +100,13 @@ def _run(section, fn, args, mesh, loops: bool = False, **fields) -> None:
     its FLOPs are not reported (the rows give the pair distances per device instead)."""
     import jax
 
-    jfn = jax.jit(fn)
     with jax.set_mesh(mesh):
-        seconds = _timed(jfn, *args)
-        stats = _compiled_stats(fn, *args)
+        start = time.perf_counter()
+        compiled = jax.jit(fn).lower(*args).compile()
+        compile_s = time.perf_counter() - start
+        seconds = _timed(fn, *args, compiled=compiled)
+        stats = _compiled_stats(fn, *args, compiled=compiled)
+    stats["compile_seconds"] = round(compile_s, 1)
     if loops:
         stats["gflop_per_device"] = None
     _row(section, seconds=round(seconds, 3), **stats, **fields)
