@@ -159,9 +159,13 @@ def _term(u: Array, r: Array, idx: tuple[int, ...], shrinkage) -> tuple[Array, A
     a = (1.0 - shrinkage) * rb + shrinkage * jnp.eye(cols.size, dtype=r.dtype)
     chol = jnp.linalg.cholesky(a)
     logdet_a = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
-    w = jax.scipy.linalg.solve_triangular(chol, u[:, cols].T, lower=True)
+    # L⁻¹ is d_b × d_b; w = u L⁻ᵀ is a row-wise matmul, split over sharded samples (a
+    # triangular solve on the n columns of uᵀ would gather them onto every device)
+    inv_l = jax.scipy.linalg.solve_triangular(chol, jnp.eye(cols.size, dtype=r.dtype),
+                                              lower=True)
+    w = u[:, cols] @ inv_l.T
     trace = jnp.trace(jax.scipy.linalg.cho_solve((chol, True), rb))
-    return logdet_a, (1.0 - shrinkage) * (jnp.sum(w * w, axis=0) - trace)
+    return logdet_a, (1.0 - shrinkage) * (jnp.sum(w * w, axis=1) - trace)
 
 
 #: Relative tolerance of the span rule: a column whose residual variance, given the columns

@@ -110,6 +110,7 @@ from jax import Array
 from jax.custom_batching import custom_vmap
 
 from infoest._checks import check_positive_int, is_concrete
+from infoest.ops import placement
 
 __all__ = [
     "STATUS",
@@ -468,8 +469,11 @@ def _drawer(data: Any, online: bool, sharding: Any) -> Callable[[Array, Array, A
             batch = data
         else:
             batch = jax.tree_util.tree_map(lambda a: a[rows], data)
-        if sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, sharding)
+        spec = sharding
+        if spec is None:  # samples sharded under `jax.set_mesh`: data-parallel steps
+            spec = placement.minibatch_spec(jax.tree_util.tree_leaves(batch)[0].shape[0])
+        if spec is not None:
+            batch = jax.lax.with_sharding_constraint(batch, spec)
         return batch
     return draw
 
