@@ -114,7 +114,8 @@ def _not_series(m) -> bool:
 
 def takes_learning_rate(m) -> bool:
     """Trained methods: those whose family function (or the bound they wrap) has one."""
-    if "learning_rate" in inspect.signature(m.raw).parameters:
+    if "learning_rate" in inspect.signature(m.raw).parameters or \
+            "learning_rate" in (m.continuous or ()):
         return True
     return m.stochastic and m.quantity == "mutual_information" and "steps" in m.test_kwargs
 
