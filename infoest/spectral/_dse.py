@@ -63,13 +63,14 @@ from infoest.ops.kernels import (
 )
 from infoest.ops.spectral import deflated_slq, eigvalsh_psd, safe_log, safe_pow, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
-from infoest.spectral._stderr import influence_stderr
+from infoest.spectral._stderr import jackknife_stderr
 from infoest.spectral._units import estimate
 
 __all__ = ["diffusion_spectrum", "dse_from_spectrum", "dse"]
 
 SOLVERS = ("exact", "lanczos")
 DENSE_MAX_N = 16_384  # the lanczos solver materialises K (n² floats) up to this size
+MEDIAN_MAX_POINTS = 1000  # `infoest.ops.kernels.median_bandwidth`'s default
 
 
 def diffusion_spectrum(
@@ -97,17 +98,52 @@ def dse_from_spectrum(lam: Array, t=1.0) -> Array:
     return spectrum_entropy(safe_pow(jnp.maximum(lam, 0.0), t))
 
 
+def _median_pairs(g: Array, max_points: int = MEDIAN_MAX_POINTS):
+    """The pairs of `infoest.ops.kernels.median_bandwidth` (all pairs of its strided rows)
+    as (q, i, j) sorted by q = ‖z_i − z_j‖²/σ² = −2 log G_ij (∞ where G underflows: far
+    above the median, so the order is kept)."""
+    n = g.shape[0]
+    rows = jnp.arange(0, n, max(1, -(-n // max_points)))
+    a, b = jnp.triu_indices(rows.shape[0], k=1)
+    i, j = rows[a], rows[b]
+    q = -2.0 * jnp.log(g[i, j])
+    order = jnp.argsort(q)
+    return q[order], i[order], j[order]
+
+
+def _masked_median(pairs, keep: Array) -> Array:
+    """Lower median of q over the pairs whose both samples are kept."""
+    q, i, j = pairs
+    count = jnp.cumsum(((keep[i] > 0) & (keep[j] > 0)).astype(jnp.int32))
+    return q[jnp.searchsorted(count, (count[-1] + 1) // 2)]
+
+
+def _rebandwidth(g: Array, pairs, keep: Array) -> Array:
+    """G at the median-rule σ of the kept samples: σ_keep² = σ² · r with r the ratio of the
+    kept pairs' median q to all pairs' median q, so G_keep = G^(1/r)."""
+    full, part = _masked_median(pairs, jnp.ones_like(keep)), _masked_median(pairs, keep)
+    ok = (full > 0) & (part > 0) & jnp.isfinite(part)
+    r = jnp.where(ok, part / jnp.where(ok, full, 1.0), 1.0)
+    return jnp.exp(jnp.log(g) / r)
+
+
+def _deleted_dse(keep, data, median: bool):
+    """DSE of the kept samples (0/1 ``keep``), the median-rule σ recomputed on them."""
+    g, pairs, t = data
+    if median:
+        g = _rebandwidth(g, pairs, keep)
+    return dse_from_spectrum(_spectrum(g, keep), t)
+
+
 @partial(jax.jit, static_argnames=("rule",))
 def _exact(z, sigma, t, rule):
     n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
     g = gaussian_affinity(z, sigma)
-
-    def entropy(w, g, t):
-        return dse_from_spectrum(_spectrum(g, w), t)
-
-    value = entropy(jnp.full((n,), 1.0 / n, z.dtype), g, t)
-    stderr = influence_stderr(lambda w, d: entropy(w, *d), (g, t))
+    value = dse_from_spectrum(_spectrum(g, jnp.full((n,), 1.0 / n, z.dtype)), t)
+    median = rule == "median"
+    pairs = _median_pairs(g) if median else None
+    stderr = jackknife_stderr(partial(_deleted_dse, median=median), (g, pairs, t))
     return value, stderr, sigma
 
 
@@ -270,14 +306,19 @@ def dse(
     sig = 0.0 if rule else sigma
     if solver == "exact":
         value, stderr, used = _exact(z, sig, t, rule)
-        return estimate(value, stderr, method="dse", units=units, sigma=used)
+    else:
+        value, stderr, used = _run_lanczos(z, sig, t, key, rule, sizes, block_size)
+    return estimate(value, stderr, method="dse", units=units, sigma=used)
+
+
+def _run_lanczos(z, sigma, t, key, rule, sizes, block_size):
+    """The ``"lanczos"`` solver on the rows' devices: rows sharded over several devices
+    get matrix-free sharded products, results come back replicated on the caller's mesh."""
     shards = row_sharding(z)
     if shards is not None:  # same devices, auto-sharded mesh (see row_sharding)
         home = NamedSharding(z.sharding.mesh, P())
         z = jax.device_put(z, NamedSharding(shards[0], P(shards[1])))
     if block_size is None and z.shape[0] > DENSE_MAX_N:
         block_size = 512
-    value, stderr, used = _lanczos(z, sig, t, key, rule, *sizes, block_size, shards)
-    if shards is not None:  # results back on the caller's mesh, replicated
-        value, stderr, used = jax.device_put((value, stderr, used), home)
-    return estimate(value, stderr, method="dse", units=units, sigma=used)
+    out = _lanczos(z, sigma, t, key, rule, *sizes, block_size, shards)
+    return out if shards is None else jax.device_put(out, home)
