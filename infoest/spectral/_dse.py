@@ -63,7 +63,12 @@ from infoest.ops.kernels import (
 )
 from infoest.ops.spectral import deflated_slq, eigvalsh_psd, safe_log, safe_pow, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
-from infoest.spectral._stderr import influence_stderr, jackknife_stderr
+from infoest.spectral._stderr import (
+    influence_stderr,
+    jackknife_stderr,
+    median_pairs,
+    rebandwidth,
+)
 from infoest.spectral._units import estimate
 
 __all__ = ["diffusion_spectrum", "dse_from_spectrum", "dse"]
@@ -71,7 +76,6 @@ __all__ = ["diffusion_spectrum", "dse_from_spectrum", "dse"]
 SOLVERS = ("exact", "lanczos")
 STDERR_METHODS = ("jackknife", "influence")
 DENSE_MAX_N = 16_384  # the lanczos solver materialises K (n² floats) up to this size
-MEDIAN_MAX_POINTS = 1000  # `infoest.ops.kernels.median_bandwidth`'s default
 
 
 def diffusion_spectrum(
@@ -102,40 +106,11 @@ def dse_from_spectrum(lam: Array, t=1.0) -> Array:
     return jnp.where(jnp.any(jnp.isnan(lam), axis=-1), jnp.nan, value)
 
 
-def _median_pairs(g: Array, max_points: int = MEDIAN_MAX_POINTS):
-    """The pairs of `infoest.ops.kernels.median_bandwidth` (all pairs of its strided rows)
-    as (q, i, j) sorted by q = ‖z_i − z_j‖²/σ² = −2 log G_ij (∞ where G underflows: far
-    above the median, so the order is kept)."""
-    n = g.shape[0]
-    rows = jnp.arange(0, n, max(1, -(-n // max_points)))
-    a, b = jnp.triu_indices(rows.shape[0], k=1)
-    i, j = rows[a], rows[b]
-    q = -2.0 * jnp.log(g[i, j])
-    order = jnp.argsort(q)
-    return q[order], i[order], j[order]
-
-
-def _masked_median(pairs, keep: Array) -> Array:
-    """Lower median of q over the pairs whose both samples are kept."""
-    q, i, j = pairs
-    count = jnp.cumsum(((keep[i] > 0) & (keep[j] > 0)).astype(jnp.int32))
-    return q[jnp.searchsorted(count, (count[-1] + 1) // 2)]
-
-
-def _rebandwidth(g: Array, pairs, keep: Array) -> Array:
-    """G at the median-rule σ of the kept samples: σ_keep² = σ² · r with r the ratio of the
-    kept pairs' median q to all pairs' median q, so G_keep = G^(1/r)."""
-    full, part = _masked_median(pairs, jnp.ones_like(keep)), _masked_median(pairs, keep)
-    ok = (full > 0) & (part > 0) & jnp.isfinite(part)
-    r = jnp.where(ok, part / jnp.where(ok, full, 1.0), 1.0)
-    return jnp.exp(jnp.log(g) / r)
-
-
 def _deleted_dse(keep, data, median: bool):
     """DSE of the kept samples (0/1 ``keep``), the median-rule σ recomputed on them."""
     g, pairs, t = data
     if median:
-        g = _rebandwidth(g, pairs, keep)
+        g = rebandwidth(g, pairs, keep)
     return dse_from_spectrum(_spectrum(g, keep), t)
 
 
@@ -150,7 +125,7 @@ def _exact(z, sigma, t, rule, stderr_method="jackknife"):
                                   (g, t))
     else:
         median = rule == "median"
-        pairs = _median_pairs(g) if median else None
+        pairs = median_pairs(g) if median else None
         stderr = jackknife_stderr(partial(_deleted_dse, median=median), (g, pairs, t))
     return value, stderr, sigma
 

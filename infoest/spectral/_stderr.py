@@ -38,10 +38,12 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["influence_stderr", "influence_variance", "jackknife_stderr", "JACKKNIFE_GROUPS"]
+__all__ = ["influence_stderr", "influence_variance", "jackknife_stderr", "JACKKNIFE_GROUPS",
+           "median_pairs", "rebandwidth"]
 
 #: Groups of the delete-a-group jackknife (`jackknife_stderr`).
 JACKKNIFE_GROUPS = 20
+MEDIAN_MAX_POINTS = 1000  # `infoest.ops.kernels.median_bandwidth`'s default
 
 
 def _no_tangent(fn: Callable, data):
@@ -109,3 +111,32 @@ def jackknife_stderr(deleted: Callable, data, groups: int = JACKKNIFE_GROUPS) ->
         return jnp.sqrt((b - 1.0) / b * jnp.sum((theta - jnp.mean(theta)) ** 2))
 
     return _no_tangent(stderr, jax.lax.stop_gradient(data))
+
+
+def median_pairs(g: Array, max_points: int = MEDIAN_MAX_POINTS):
+    """The pairs of `infoest.ops.kernels.median_bandwidth` (all pairs of its strided rows)
+    as (q, i, j) sorted by q = ‖z_i − z_j‖²/σ² = −2 log G_ij (∞ where G underflows: far
+    above the median, so the order is kept)."""
+    n = g.shape[0]
+    rows = jnp.arange(0, n, max(1, -(-n // max_points)))
+    a, b = jnp.triu_indices(rows.shape[0], k=1)
+    i, j = rows[a], rows[b]
+    q = -2.0 * jnp.log(g[i, j])
+    order = jnp.argsort(q)
+    return q[order], i[order], j[order]
+
+
+def _masked_median(pairs, keep: Array) -> Array:
+    """Lower median of q over the pairs whose both samples are kept."""
+    q, i, j = pairs
+    count = jnp.cumsum(((keep[i] > 0) & (keep[j] > 0)).astype(jnp.int32))
+    return q[jnp.searchsorted(count, (count[-1] + 1) // 2)]
+
+
+def rebandwidth(g: Array, pairs, keep: Array) -> Array:
+    """G at the median-rule σ of the kept samples: σ_keep² = σ² · r with r the ratio of the
+    kept pairs' median q to all pairs' median q, so G_keep = G^(1/r)."""
+    full, part = _masked_median(pairs, jnp.ones_like(keep)), _masked_median(pairs, keep)
+    ok = (full > 0) & (part > 0) & jnp.isfinite(part)
+    r = jnp.where(ok, part / jnp.where(ok, full, 1.0), 1.0)
+    return jnp.exp(jnp.log(g) / r)
