@@ -7,7 +7,8 @@ replicates' mean (the estimator's expectation at this n, free of its bias) in 85
 sd of 100 replicates has a relative standard error of ≈ 7 % (1/√(2·99); the mean stderr is
 several times more precise), so the ratio band is ≈ ±3 standard errors around 1; the DSE
 setting (N(0, I_3), σ = 1.5) is the one where the old first-order stderr gave a ratio of
-1.29 (n = 500), which fails it. For a calibrated stderr the covering count is
+1.29 (n = 500), and the Rényi entropy at the median-rule σ the one where the fixed-σ
+influence stderr gave 0.30: both fail it. For a calibrated stderr the covering count is
 Binomial(100, 0.95) (below 85 with probability 1e-4).
 
 `slow` (200 replicates, n = 500): coverage of the population value in 90–99 % in settings
@@ -48,6 +49,9 @@ SETTINGS = {
                               tasks.gaussian_renyi(2, 2.0)),
     "renyi N(0,1) sigma=1": (lambda z: spectral.renyi_entropy(z, sigma=1.0, throw=False), 1,
                              tasks.gaussian_renyi(1, 1.0)),
+    # the median rule: σ² = median ‖x − y‖² / 2 → median χ²_2 = 2 log 2 in the population
+    "renyi N(0,I2) median": (lambda z: spectral.renyi_entropy(z, throw=False), 2,
+                             tasks.gaussian_renyi(2, float(np.sqrt(2 * np.log(2))))),
 }
 
 
@@ -61,7 +65,8 @@ def _run(name: str, n: int, reps: int, seed: int):
     return cover, cover_mean, float(np.std(value, ddof=1) / np.mean(stderr))
 
 
-@pytest.mark.parametrize("name", ["dse N(0,I3) sigma=1.5", "renyi N(0,I2) sigma=2"])
+@pytest.mark.parametrize("name", ["dse N(0,I3) sigma=1.5", "renyi N(0,I2) sigma=2",
+                                  "renyi N(0,I2) median"])
 def test_stderr_matches_replicate_spread(name):
     _, cover_mean, ratio = _run(name, 300, 100, 0)
     assert 0.85 <= cover_mean <= 1.0, (cover_mean, ratio)
@@ -69,7 +74,7 @@ def test_stderr_matches_replicate_spread(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [k for k in SETTINGS if "1.5" not in k])
+@pytest.mark.parametrize("name", [k for k in SETTINGS if "1.5" not in k and "median" not in k])
 def test_coverage_of_truth_200_replicates(name):
     cover, _, ratio = _run(name, 500, 200, 1)
     assert 0.90 <= cover <= 0.99, (cover, ratio)
