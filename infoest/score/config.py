@@ -20,7 +20,6 @@ This module also holds the divergence test shared by both estimators,
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import final
 
@@ -31,6 +30,7 @@ import numpy as np
 from jax import Array
 
 from infoest import _checks
+from infoest._checks import resolve_config as resolve
 
 __all__ = ["MINDEConfig", "SOIConfig", "resolve", "ema_decay", "training_diverged",
            "EXPLODE"]
@@ -180,23 +180,6 @@ class SOIConfig(eqx.Module):
             if np.any(total > 1.0 + 1e-6):
                 raise ValueError("`joint_share` + `marginal_share` must be at most 1, got "
                                  f"{total.tolist()}")
-
-
-def resolve(cls, config, options: dict):
-    """``config`` (default ``cls()``) with the keyword ``options`` replaced.
-
-    TypeError naming an unknown option or a ``config`` of the wrong type.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))}; {cls.__name__} "
-                        f"options: {', '.join(names)}")
-    if config is None:
-        return cls(**options)
-    if not isinstance(config, cls):
-        raise TypeError(f"`config` must be a {cls.__name__}, got {type(config).__name__}")
-    return dataclasses.replace(config, **options) if options else config
 
 
 def ema_decay(cfg, dtype) -> Array:
