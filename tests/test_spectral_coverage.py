@@ -8,8 +8,9 @@ sd of 100 replicates has a relative standard error of ≈ 7 % (1/√(2·99); the
 several times more precise), so the ratio band is ≈ ±3 standard errors around 1; the DSE
 setting (N(0, I_3), σ = 1.5) is the one where the old first-order stderr gave a ratio of
 1.29 (n = 500), and the Rényi entropy at the median-rule σ the one where the fixed-σ
-influence stderr gave 0.30: both fail it (the Rényi median-rule check runs under `slow`). For a calibrated stderr the covering count is
-Binomial(100, 0.95) (below 85 with probability 1e-4).
+influence stderr gave 0.30: both fail it (the Rényi median-rule check runs under
+`slow`). For a calibrated stderr the covering count is Binomial(100, 0.95) (below 85 with
+probability 1e-4).
 
 `slow` (200 replicates, n = 500): coverage of the population value in 90–99 % in settings
 where the bias is small next to the spread (≈ 0.3 sd), and the ratio within [0.85, 1.18]
