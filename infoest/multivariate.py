@@ -23,7 +23,7 @@ via
   correlation is subtracted ([`infoest.multivariate_knn`][infoest.multivariate_knn];
   option ``surrogates``, default 4; 0 switches the correction off). Before session 6 this
   method summed 2k − 1 KSG mutual informations, each with its own search, whose biases did
-  not cancel (−40 % to −180 % on synergistic systems; the table is in docs/classical.md).
+  not cancel (−46 % to −300 % on synergistic systems; the table is in docs/classical.md).
 - ``"soi"``: SΩI, score-based ([`infoest.score.soi`][infoest.score.soi]).
 
 [`from_entropies`][infoest.multivariate.from_entropies] composes TC/DTC/Ω/S from any entropy

@@ -10,7 +10,9 @@ Wei et al., "Diff-eRank", NeurIPS 2024):
   ``vmap``-ped over layers of different widths;
 - [estimate_all][infoest.representations.estimate_all] /
   [layer_estimates][infoest.representations.layer_estimates]: several estimators on the same
-  data in one call, and that for every layer at once (``vmap`` over the layer axis);
+  data in one call (optionally sharing one bandwidth, resolved once), and that for every
+  layer at once: ``vmap`` over a padded layer axis, or over groups of equal width
+  ([width_groups][infoest.representations.width_groups]) for ragged layers;
 - [class_dsmi][infoest.representations.class_dsmi]: diffusion spectral mutual information
   with class labels computed on per-class blocks (cost O(C (1 + R) m³) with m the largest
   class, instead of O(C (1 + R) n³) for masks of the full n × n operator);
