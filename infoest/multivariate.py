@@ -48,7 +48,7 @@ from jax.scipy.special import ndtri
 
 from infoest import _checks
 from infoest._estimate import Estimate, Status, make_estimate
-from infoest._registry import register
+from infoest._registry import get, register
 from infoest.gaussian import (
     Terms,
     check_dimension,
@@ -219,9 +219,7 @@ def _all_measures(variables, method: str, key=None, **kwargs):
     """({measure: (value, stderr)}, status, method) for one of the methods."""
     _checks.check_choice(method, "method", ("gaussian", "ksg", "soi"))
     if method == "soi":
-        from infoest.score import soi
-
-        est = soi.o_information(variables, key=key, **kwargs)
+        est = get("o_information", "soi").fn(variables, key=key, **kwargs)
         d = est.diagnostics
         nan = jnp.full_like(est.value, jnp.nan)
         out = {"tc": (d["tc"], nan), "dtc": (d["dtc"], nan),
@@ -327,9 +325,7 @@ def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> 
     """
     _checks.check_choice(method, "method", ("gaussian", "soi"))
     if method == "soi":
-        from infoest.score import soi
-
-        est = soi.o_information(variables, gradient=True, **kwargs)
+        est = get("o_information", "soi").fn(variables, gradient=True, **kwargs)
         return make_estimate(est.diagnostics["gradient"], method="soi",
                              o_information=est.value)
     z, sizes = as_variables(variables, min_vars=3)

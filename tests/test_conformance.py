@@ -72,10 +72,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_float64": {
     },
     "test_no_recompile": {
-        'o_information:soi|joint_share':
-            'joint_share: 1 compilation(s) for a new value',
-        'o_information:soi|marginal_share':
-            'marginal_share: 1 compilation(s) for a new value',
     },
     "test_grad": {
     },
@@ -90,8 +86,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_learning_rate_rows": {
         'entropy:minde':
             'learning_rate=nan: Estimate(-8.592 ± 2.2 nats) with status ok',
-        'o_information:soi':
-            "learning_rate=1e+30: Estimate(0 ± 0 nats, method='soi')",
     },
 }
 

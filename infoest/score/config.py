@@ -174,12 +174,19 @@ class SOIConfig(eqx.Module):
             v = np.asarray(self.marginal_share)
             if not np.all(np.isfinite(v) & (v >= 0) & (v < 1)):
                 raise ValueError(f"`marginal_share` must lie in [0, 1), got {v.tolist()}")
+        shares = (self.joint_share, self.marginal_share)
+        if all(s is not None and _checks.is_concrete(s) for s in shares):
+            total = np.asarray(self.joint_share) + np.asarray(self.marginal_share)
+            if np.any(total > 1.0 + 1e-6):
+                raise ValueError("`joint_share` + `marginal_share` must be at most 1, got "
+                                 f"{total.tolist()}")
 
 
 def ema_decay(cfg, dtype) -> Array:
-    """The EMA decay: the configured one, or min(0.999, 1 − 10/steps)."""
+    """The EMA decay: the configured one, or min(0.999, 1 − 10/steps) (0, no averaging,
+    below 10 steps)."""
     if cfg.ema_decay is None:
-        return jnp.asarray(min(0.999, 1.0 - 10.0 / cfg.steps), dtype)
+        return jnp.asarray(max(0.0, min(0.999, 1.0 - 10.0 / cfg.steps)), dtype)
     return cfg.ema_decay.astype(dtype)
 
 
