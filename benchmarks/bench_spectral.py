@@ -15,7 +15,7 @@ The machine load (``os.getloadavg``) is printed with every row: on a shared mach
 only figures taken back to back.
 
     python benchmarks/bench_spectral.py [--quick] [--max-exact-n 4000] [--sizes 1000,4000]
-    python benchmarks/bench_spectral.py --coverage [--replicates 200]
+    python benchmarks/bench_spectral.py --coverage [--replicates 200] [--only "dse exact"]
 """
 
 from __future__ import annotations
@@ -129,6 +129,14 @@ def _independent_labels(key, n):
     return jax.random.normal(kz, (n, 3)), jax.random.randint(ky, (n,), 0, 3)
 
 
+def _median_sigma(dim: int) -> float:
+    """The population value of the median rule for N(0, I_dim): σ² = median ‖x − y‖² / 2 =
+    median of χ²_dim."""
+    from scipy.stats import chi2
+
+    return float(np.sqrt(chi2.median(dim)))
+
+
 def coverage_cases():
     """(name, truth, sampler, estimator(data, key), n, replicates scale)."""
     key_free = {"throw": False}
@@ -144,8 +152,24 @@ def coverage_cases():
         ("matrix MI, bivariate normal ρ = 0.8, σ = 1", spectral_tasks.gaussian_renyi_mi(0.8),
          _correlated(0.8),
          lambda d, k: spectral.matrix_mutual_information(*d, sigma=1.0, **key_free), 500, 1.0),
+        ("matrix MI, bivariate normal ρ = 0.8, median σ",
+         spectral_tasks.gaussian_renyi_mi(0.8, _median_sigma(1)), _correlated(0.8),
+         lambda d, k: spectral.matrix_mutual_information(*d, **key_free), 500, 1.0),
+        ("renyi, N(0, I_2), σ = 2, α = 1.01", spectral_tasks.gaussian_renyi(2, 2.0),
+         _normal(2), lambda d, k: spectral.renyi_entropy(*d, sigma=2.0, **key_free), 500, 1.0),
+        ("renyi, N(0, 1), σ = 1, α = 1.01", spectral_tasks.gaussian_renyi(1, 1.0),
+         _normal(1), lambda d, k: spectral.renyi_entropy(*d, sigma=1.0, **key_free), 500, 1.0),
+        ("renyi, N(0, I_2), median σ, α = 1.01",
+         spectral_tasks.gaussian_renyi(2, _median_sigma(2)), _normal(2),
+         lambda d, k: spectral.renyi_entropy(*d, **key_free), 500, 1.0),
         ("dse exact, N(0, I_3), σ = 1.5", spectral_tasks.gaussian_dse(3, 1.5), _normal(3),
          lambda d, k: spectral.dse(*d, sigma=1.5, **key_free), 500, 1.0),
+        ("dse exact, N(0, 1), σ = 2", spectral_tasks.gaussian_dse(1, 2.0), _normal(1),
+         lambda d, k: spectral.dse(*d, sigma=2.0, **key_free), 500, 1.0),
+        ("dse exact, N(0, I_3), σ = 3", spectral_tasks.gaussian_dse(3, 3.0), _normal(3),
+         lambda d, k: spectral.dse(*d, sigma=3.0, **key_free), 500, 1.0),
+        ("dse exact, N(0, I_3), median σ", spectral_tasks.gaussian_dse(3, _median_sigma(3)),
+         _normal(3), lambda d, k: spectral.dse(*d, **key_free), 500, 1.0),
         ("dse lanczos, N(0, I_3), σ = 1.5", spectral_tasks.gaussian_dse(3, 1.5), _normal(3),
          lambda d, k: spectral.dse(*d, sigma=1.5, solver="lanczos", key=k, **key_free),
          500, 0.5),
@@ -154,10 +178,12 @@ def coverage_cases():
     ]
 
 
-def bench_coverage(replicates: int) -> None:
+def bench_coverage(replicates: int, only: str = "") -> None:
     print("| method, task | n | R | truth | mean | covers truth | covers mean | sd / stderr |")
     print("|---|---|---|---|---|---|---|---|")
     for name, truth, sample, estimate, n, share in coverage_cases():
+        if only not in name:
+            continue
         reps = max(20, int(replicates * share))
 
         def one(key, sample=sample, estimate=estimate, n=n):
@@ -179,13 +205,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--coverage", action="store_true", help="stderr calibration table")
     parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--only", default="", help="coverage rows whose name contains this")
     parser.add_argument("--max-exact-n", type=int, default=4000,
                         help="largest n for the dense (numpy and exact) paths")
     parser.add_argument("--sizes", default="1000,4000,16000,50000", help="DSE sizes")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer benchmark")
     args = parser.parse_args(argv)
     if args.coverage:
-        bench_coverage(args.replicates)
+        bench_coverage(args.replicates, args.only)
     elif args.quick:
         bench_dse([1000, 2000], args.max_exact_n)
         bench_layers(4, 1024, 256)

@@ -48,7 +48,7 @@ from jax.scipy.special import ndtri
 
 from infoest import _checks
 from infoest._estimate import Estimate, Status, make_estimate
-from infoest._registry import register
+from infoest._registry import get, register
 from infoest.gaussian import (
     Terms,
     check_dimension,
@@ -56,6 +56,8 @@ from infoest.gaussian import (
     plugin,
     sample_covariance,
 )
+from infoest.ops.standardize import is_constant
+from infoest.ops.ties import duplicate_rows
 
 __all__ = [
     "as_variables",
@@ -217,15 +219,13 @@ def _all_measures(variables, method: str, key=None, **kwargs):
     """({measure: (value, stderr)}, status, method) for one of the methods."""
     _checks.check_choice(method, "method", ("gaussian", "ksg", "soi"))
     if method == "soi":
-        from infoest.score import soi
-
-        est = soi.o_information(variables, key=key, **kwargs)
+        est = get("o_information", "soi").fn(variables, key=key, **kwargs)
         d = est.diagnostics
         nan = jnp.full_like(est.value, jnp.nan)
         out = {"tc": (d["tc"], nan), "dtc": (d["dtc"], nan),
                "o_information": (est.value, est.stderr),
                "s_information": (d["tc"] + d["dtc"], nan)}
-        return out, est.status, "soi"
+        return out, est.status, "soi", {}
     z, sizes = as_variables(variables)
     if method == "gaussian":
         shrinkage = kwargs.pop("shrinkage", 0.0)
@@ -233,14 +233,18 @@ def _all_measures(variables, method: str, key=None, **kwargs):
         _reject_extra(kwargs)
         check_dimension(*z.shape, shrinkage, "`variables`")
         out, status = _gaussian_all(z, shrinkage, sizes=sizes, copula=bool(copula))
-        return out, status, method
+        return out, status, method, {}
     k = _checks.check_k(kwargs.pop("k", 4), z.shape[0])
     surrogates = _surrogates(kwargs.pop("surrogates", SURROGATES), z.shape)
     _reject_extra(kwargs)
     from infoest import knn
 
     knn.check_half_samples(z.shape[0], k)
-    return _ksg_all(z, key, sizes=sizes, k=k, surrogates=surrogates), Status.OK, method
+    # exact duplicate rows inflate kNN terms: flagged as in knn (constant data gives 0)
+    copies = jnp.where(is_constant(z), 0, duplicate_rows(z))
+    status = jnp.where(copies > 0, Status.DEGENERATE, Status.OK)
+    out = _ksg_all(z, key, sizes=sizes, k=k, surrogates=surrogates)
+    return out, status, method, {"duplicates": copies}
 
 
 #: Gaussian surrogates of the KSG bias correction (``surrogates=`` of the ``"ksg"`` method).
@@ -260,11 +264,11 @@ def _reject_extra(kwargs):
 
 
 def _estimate(which: str, variables, method: str, key, kwargs) -> Estimate:
-    out, status, m = _all_measures(variables, method, key=key, **kwargs)
+    out, status, m, extra = _all_measures(variables, method, key=key, **kwargs)
     value, stderr = out[which]
     tc, dtc = out["tc"][0], out["dtc"][0]
     return make_estimate(value, stderr, status=status, method=m, tc=tc, dtc=dtc,
-                         o_information=tc - dtc, s_information=tc + dtc)
+                         o_information=tc - dtc, s_information=tc + dtc, **extra)
 
 
 _STDERR = """
@@ -321,9 +325,7 @@ def o_information_gradient(variables, *, method: str = "gaussian", **kwargs) -> 
     """
     _checks.check_choice(method, "method", ("gaussian", "soi"))
     if method == "soi":
-        from infoest.score import soi
-
-        est = soi.o_information(variables, gradient=True, **kwargs)
+        est = get("o_information", "soi").fn(variables, gradient=True, **kwargs)
         return make_estimate(est.diagnostics["gradient"], method="soi",
                              o_information=est.value)
     z, sizes = as_variables(variables, min_vars=3)
@@ -357,7 +359,8 @@ def _ksg_method(variables, *, k: int = 4, surrogates: int = SURROGATES, key=None
 
     stderr: delete-d jackknife over 20 half-samples of the whole corrected estimate
     ([infoest.knn.subsample_stderr][]; fresh surrogates per half-sample), from ``key`` (a
-    fixed key when None). Needs n ≥ 2(k + 1).
+    fixed key when None). Needs n ≥ 2(k + 1). Exact duplicate rows give status DEGENERATE
+    (``diagnostics["duplicates"]``; see [infoest.knn][]).
     """
     return o_information(variables, method="ksg", k=k, surrogates=surrogates, key=key)
 

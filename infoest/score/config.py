@@ -20,7 +20,6 @@ This module also holds the divergence test shared by both estimators,
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import final
 
@@ -31,6 +30,7 @@ import numpy as np
 from jax import Array
 
 from infoest import _checks
+from infoest._checks import resolve_config as resolve
 
 __all__ = ["MINDEConfig", "SOIConfig", "resolve", "ema_decay", "training_diverged",
            "EXPLODE"]
@@ -174,29 +174,19 @@ class SOIConfig(eqx.Module):
             v = np.asarray(self.marginal_share)
             if not np.all(np.isfinite(v) & (v >= 0) & (v < 1)):
                 raise ValueError(f"`marginal_share` must lie in [0, 1), got {v.tolist()}")
-
-
-def resolve(cls, config, options: dict):
-    """``config`` (default ``cls()``) with the keyword ``options`` replaced.
-
-    TypeError naming an unknown option or a ``config`` of the wrong type.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))}; {cls.__name__} "
-                        f"options: {', '.join(names)}")
-    if config is None:
-        return cls(**options)
-    if not isinstance(config, cls):
-        raise TypeError(f"`config` must be a {cls.__name__}, got {type(config).__name__}")
-    return dataclasses.replace(config, **options) if options else config
+        shares = (self.joint_share, self.marginal_share)
+        if all(s is not None and _checks.is_concrete(s) for s in shares):
+            total = np.asarray(self.joint_share) + np.asarray(self.marginal_share)
+            if np.any(total > 1.0 + 1e-6):
+                raise ValueError("`joint_share` + `marginal_share` must be at most 1, got "
+                                 f"{total.tolist()}")
 
 
 def ema_decay(cfg, dtype) -> Array:
-    """The EMA decay: the configured one, or min(0.999, 1 − 10/steps)."""
+    """The EMA decay: the configured one, or min(0.999, 1 − 10/steps) (0, no averaging,
+    below 10 steps)."""
     if cfg.ema_decay is None:
-        return jnp.asarray(min(0.999, 1.0 - 10.0 / cfg.steps), dtype)
+        return jnp.asarray(max(0.0, min(0.999, 1.0 - 10.0 / cfg.steps)), dtype)
     return cfg.ema_decay.astype(dtype)
 
 

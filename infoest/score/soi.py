@@ -26,7 +26,12 @@ shares) are in `docs/score.md`.
 Monte-Carlo noise; not the training noise or the bias (coverage: `docs/score.md`).
 
 **Status**: `Status.DIVERGED` when training diverged
-([training_diverged][infoest.score.config.training_diverged]).
+([training_diverged][infoest.score.config.training_diverged]: a non-finite or exploding
+loss, non-finite weights, an estimated term out of bounds, a learning rate that is not
+finite and positive), or when the trained network's integrand is the same for every sample
+(stderr exactly 0 on data with more than two informative variables: a network that no
+longer depends on its input). Concrete invalid options raise `ValueError` when
+[SOIConfig][infoest.score.config.SOIConfig] is built.
 
 **Degenerate data**: constant columns are replaced by independent noise (Ω is additive over
 independent subsystems, `infoest.score.data`); with at most two non-constant variables
@@ -40,9 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from infoest import _checks
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
+from infoest.multivariate import as_variables
 from infoest.score import sde
 from infoest.score.config import SOIConfig, ema_decay, resolve, training_diverged
 from infoest.score.data import prepare
@@ -53,6 +58,8 @@ from infoest.score.network import denoiser, train_score_net
 __all__ = ["o_information", "default_width", "SOIConfig"]
 
 MIN_N = 16
+#: The array (traced) fields of `SOIConfig`: a new value neither recompiles nor blocks vmap.
+CONTINUOUS = ("learning_rate", "ema_decay", "joint_share", "marginal_share")
 
 
 def default_width(dim: int) -> int:
@@ -66,25 +73,6 @@ def subsets(k: int, gradient: bool) -> np.ndarray:
     if gradient:
         rows.extend(~np.eye(k, dtype=bool))
     return np.stack(rows)
-
-
-def variables_of(variables) -> tuple[jax.Array, tuple[int, ...]]:
-    """``(z, sizes)`` for an ``(n, k)`` array of k scalar variables or a sequence of
-    ``(n, d_i)`` arrays; ValueError/TypeError naming ``variables`` otherwise."""
-    if isinstance(variables, list | tuple):
-        arrays = _checks.paired_samples(
-            *[(v, f"variables[{i}]") for i, v in enumerate(variables)]) if variables else ()
-        sizes = tuple(int(a.shape[1]) for a in arrays)
-        z = jnp.concatenate(arrays, axis=1) if arrays else None
-    else:
-        if np.ndim(variables) != 2:
-            raise ValueError("`variables` as one array must have shape (n_samples, "
-                             f"n_variables), got shape {tuple(np.shape(variables))}")
-        z = _checks.as_samples(variables, "variables")
-        sizes = (1,) * z.shape[1]
-    if len(sizes) < 2:
-        raise ValueError(f"`variables` holds {len(sizes)} variables, at least 2 needed")
-    return z, sizes
 
 
 @eqx.filter_jit
@@ -129,7 +117,15 @@ def _informative(log_sd, sizes):
     return jnp.sum(jnp.stack(alive).astype(jnp.int32))
 
 
-@register("o_information", "soi", stochastic=True, min_n=MIN_N,
+def training_status(diverged, trivial, stderr) -> jax.Array:
+    """`Status.DIVERGED` when training diverged, or when every sample's Ω integrand is the
+    same (stderr exactly 0) although Ω is not trivially 0: the trained network no longer
+    depends on its input (a dead network after an absurd learning rate); else `Status.OK`."""
+    dead = ~trivial & (stderr == 0)
+    return jnp.where(diverged | dead, Status.DIVERGED, Status.OK).astype(jnp.int32)
+
+
+@register("o_information", "soi", stochastic=True, min_n=MIN_N, continuous=CONTINUOUS,
           test_kwargs=dict(steps=4, batch_size=32, width=8, mc_iter=1),
           bench_kwargs=dict(steps=2000, batch_size=256, mc_iter=4))
 def o_information(variables, *, key, gradient: bool = False,
@@ -154,14 +150,14 @@ def o_information(variables, *, key, gradient: bool = False,
     cfg = resolve(SOIConfig, config, options)
     if not isinstance(gradient, bool):
         raise TypeError(f"`gradient` must be a bool, got {type(gradient).__name__}")
-    z, sizes = variables_of(variables)
+    z, sizes = as_variables(variables)
     mean, se, log_sd, loss, diverged = _soi_core(z, key, cfg, sizes, gradient)
     tc, dtc = mean[0], mean[1]
     trivial = _informative(log_sd, sizes) <= 2  # Ω of ≤ 2 informative variables is 0
     omega = jnp.where(trivial, 0.0, mean[2]).astype(z.dtype)
     stderr = jnp.where(trivial, 0.0, se[2]).astype(z.dtype)
     extra = {"gradient": jnp.where(trivial, 0.0, mean[3:])} if gradient else {}
-    status = jnp.where(diverged, Status.DIVERGED, Status.OK).astype(jnp.int32)
+    status = training_status(diverged, trivial, se[2])
     return make_estimate(omega, stderr, status=status, method="soi", tc=tc, dtc=dtc,
                          o_information=omega, s_information=tc + dtc, train_loss=loss,
                          **extra)
