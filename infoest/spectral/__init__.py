@@ -11,40 +11,11 @@ Registered methods: ``entropy``: ``"matrix"``, ``"renyi"``, ``"dse"``;
 ``mutual_information``: ``"matrix"``, ``"dsmi"``. All values in nats unless ``units="bits"``.
 """
 
-from infoest.spectral._dse import diffusion_spectrum, dse, dse_from_spectrum
-from infoest.spectral._dsmi import bin_labels, dsmi, spectral_clusters
-from infoest.spectral._matrix import (
-    covariance_spectrum,
-    diff_erank,
-    effective_rank,
-    matrix_entropy,
-    truncated_entropy,
-)
-from infoest.spectral._renyi import (
-    gram_entropy,
-    gram_matrix,
-    joint_renyi_entropy,
-    matrix_mutual_information,
-    normalize_gram,
-    renyi_entropy,
-)
+from infoest.spectral import _dse, _dsmi, _matrix, _renyi
+from infoest.spectral._dse import *  # noqa: F403
+from infoest.spectral._dsmi import *  # noqa: F403
+from infoest.spectral._matrix import *  # noqa: F403
+from infoest.spectral._renyi import *  # noqa: F403
 
-__all__ = [
-    "covariance_spectrum",
-    "matrix_entropy",
-    "effective_rank",
-    "diff_erank",
-    "truncated_entropy",
-    "gram_matrix",
-    "normalize_gram",
-    "gram_entropy",
-    "renyi_entropy",
-    "joint_renyi_entropy",
-    "matrix_mutual_information",
-    "diffusion_spectrum",
-    "dse_from_spectrum",
-    "dse",
-    "bin_labels",
-    "spectral_clusters",
-    "dsmi",
-]
+#: every public name of the four modules (each module's ``__all__`` is the one list).
+__all__ = [*_matrix.__all__, *_renyi.__all__, *_dse.__all__, *_dsmi.__all__]
