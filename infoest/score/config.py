@@ -112,11 +112,22 @@ class MINDEConfig(eqx.Module):
             a constant rate the EMA lags the still-learning network and MINDE read
             0.04–0.07 nats low on 1 × 1 BMI tasks, `docs/score.md`), `"linear"` or
             `"constant"` (the paper) (static).
+        replicates: number of networks trained, each on a Bayesian-bootstrap reweighting of
+            the samples (static); the estimate is their mean and `stderr` their standard
+            deviation (module docstring of `infoest.score.minde`). 1: one network on the
+            unweighted samples, `stderr` over rows only (a lower bound).
+        gaussian_skip, sigma_out, film: the network's Gaussian skip, σ-scaled output and
+            adaLN time modulation (`infoest.score.network`; static).
     """
 
     steps: int = eqx.field(static=True, default=10_000, converter=_positive_int("steps"))
     batch_size: int = eqx.field(static=True, default=128,
                                 converter=_positive_int("batch_size"))
+    replicates: int = eqx.field(static=True, default=1, converter=_positive_int("replicates"))
+    gaussian_skip: bool = eqx.field(static=True, default=True,
+                                    converter=_flag("gaussian_skip"))
+    sigma_out: bool = eqx.field(static=True, default=True, converter=_flag("sigma_out"))
+    film: bool = eqx.field(static=True, default=True, converter=_flag("film"))
     width: int | None = eqx.field(static=True, default=None,
                                   converter=_optional_positive_int("width"))
     mc_iter: int = eqx.field(static=True, default=10, converter=_positive_int("mc_iter"))
