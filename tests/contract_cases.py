@@ -116,7 +116,8 @@ def takes_learning_rate(m) -> bool:
     """Trained methods: those whose family function (or the bound they wrap) has one."""
     if "learning_rate" in inspect.signature(m.raw).parameters:
         return True
-    return m.stochastic and m.quantity == "mutual_information" and "steps" in m.test_kwargs
+    return m.stochastic and m.quantity in ("mutual_information", "entropy") and \
+        "steps" in m.test_kwargs
 
 
 def _below_min(m, good):

@@ -117,7 +117,9 @@ class MINDEConfig(eqx.Module):
             deviation (module docstring of `infoest.score.minde`). 1: one network on the
             unweighted samples, `stderr` over rows only (a lower bound).
         gaussian_skip, sigma_out, film: the network's Gaussian skip, σ-scaled output and
-            adaLN time modulation (`infoest.score.network`; static).
+            adaLN time modulation (`infoest.score.network`; static). On by default (as in
+            SΩI): on the 1 × 1 BMI tasks at N = 5 000 they halve the error of the Gaussian
+            ones (`docs/score.md`); all off is the paper's network.
     """
 
     steps: int = eqx.field(static=True, default=10_000, converter=_positive_int("steps"))
