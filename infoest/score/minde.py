@@ -59,7 +59,13 @@ from infoest import _checks
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.score import sde
-from infoest.score.config import MINDEConfig, ema_decay, resolve, training_diverged
+from infoest.score.config import (
+    MINDEConfig,
+    ema_decay,
+    network_options,
+    resolve,
+    training_diverged,
+)
 from infoest.score.data import prepare
 from infoest.score.integrals import MINDE_TERMS, kl_integrand, minde_integrand, monte_carlo
 from infoest.score.masks import minde_masks, var_index
@@ -96,8 +102,8 @@ def _replicate(z, key, cfg: MINDEConfig, index, masks, masks_key, weighted: bool
                                   batch_size=cfg.batch_size,
                                   learning_rate=cfg.learning_rate.astype(dtype),
                                   width=cfg.width, ema_decay=ema_decay(cfg, dtype),
-                                  schedule=cfg.schedule, gaussian_skip=cfg.gaussian_skip,
-                                  sigma_out=cfg.sigma_out, film=cfg.film, weights=w)
+                                  schedule=cfg.schedule, weights=w,
+                                  **network_options(cfg, z.shape[1]))
     den = denoiser(net, index)
     if masks_key in ("c", "j"):
         integrand = minde_integrand(den, index, masks_key)
