@@ -25,9 +25,9 @@ variants follow the corrected formulas of the authors' code (commit 612d6f7).
 
 **stderr.** With `replicates=S ≥ 2` (a [MINDEConfig][infoest.score.config.MINDEConfig]
 option) S networks are trained, each on a Bayesian-bootstrap reweighting of the rows (Rubin,
-"The Bayesian bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$, $e_i \\sim
-\\mathrm{Exp}(1)$, applied to the training loss and to the estimation average), in one
-vmapped call. The estimate is the mean of the S replicate estimates and `stderr` their
+"The Bayesian bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$ with
+$e_i \\sim \\mathrm{Exp}(1)$, applied to the training loss and to the estimation average),
+in one vmapped call. The estimate is the mean of the S replicate estimates and `stderr` their
 standard deviation: it covers the sampling variance of the data *through the training*
 (an estimator fitted to its sample fluctuates like a plug-in estimate, with variance
 $\\mathrm{Var}[\\log p(x, y) - \\log p(x) - \\log p(y)]/n$, which no spread over rows of
