@@ -2,7 +2,9 @@
 
     infoest bench --suite bmi --n 5000 --seeds 5 --methods ksg,gaussian --copula both \\
         --json bmi.json --plot docs/img/bmi_ksg_gaussian.png
-    python benchmarks/bench_bmi.py bmi.json
+    python benchmarks/bench_bmi.py bmi.json [more.json ...]
+
+Several JSON files (e.g. one per chunk of ``--tasks``) are read as one run.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def load(path: str) -> list[bench.Result]:
                             if k in fields}) for r in rows]
 
 
-def main(path: str) -> None:
-    results = load(path)
+def main(*paths: str) -> None:
+    results = [r for path in paths for r in load(path)]
     print(bench.markdown_summary(results), "\n")
     print(bench.markdown_summary(results, group=family), "\n")
     methods = list(dict.fromkeys(r.method for r in results))
@@ -38,4 +40,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

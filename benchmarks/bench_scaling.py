@@ -11,11 +11,12 @@ them, peak resident memory of the process):
 - `probe`: CPU seconds of the tree KSG at n = 10⁵, 10⁶ from 2·10⁴ sampled queries (infoest's
   tree path against NPEET's), where the full run would take hours on a loaded machine.
 - `gaussian`: Gaussian MI 8+8 with the samples sharded (partial sums, one all-reduce).
-- `batch`: B = 1 … 1 024 datasets of 2 000 × 16 (8+8) sharded on the batch axis under
-  `jax.vmap`: Gaussian MI for every B, KSG MI up to `--ksg-max-batch`.
-- `dse`: HOOK for the sample-sharded DSE Lanczos solver (the "spectral" work): runs
-  `infoest.entropy(..., method="dse", solver="lanczos")` on sample-sharded data when
-  `--dse` is given; it is not yet row-sharded on main, so on CPU it is left off by default.
+- `batch`: B = 1 … 1 024 datasets of 2 000 × 16 (8+8) sharded on the batch axis: Gaussian
+  MI for every B (`infoest.sharding.map_batch`), KSG MI under `jax.vmap` up to
+  `--ksg-max-batch`.
+- `dse`: DSE (d = 16) with the Lanczos solver on sample-sharded data (the spectral family's
+  row-sharded matrix-free products), when `--dse` is given (slow on CPU: every product
+  recomputes the n × n affinity, O(n² d)).
 
     python benchmarks/bench_scaling.py --quick           # small sizes, 1, 2, 4 devices
     python benchmarks/bench_scaling.py                   # n to 10⁵ (ring), 10⁶ (auto), B to 1 024
@@ -53,11 +54,12 @@ def _data(n: int, d: int, batch: int | None = None, seed: int = 0):
     return x, (0.6 * x + 0.8 * rng.normal(size=shape)).astype(np.float32)
 
 
-def _compiled_stats(fn, *args) -> dict:
+def _compiled_stats(fn, *args, compiled=None) -> dict:
     """Per-device bytes (arguments + outputs + temporaries) and FLOPs of the compiled call."""
     import jax
 
-    compiled = jax.jit(fn).lower(*args).compile()
+    if compiled is None:
+        compiled = jax.jit(fn).lower(*args).compile()
     mem = compiled.memory_analysis()
     cost = compiled.cost_analysis() or {}
     byts = None if mem is None else (mem.argument_size_in_bytes + mem.output_size_in_bytes
@@ -66,12 +68,20 @@ def _compiled_stats(fn, *args) -> dict:
             "gflop_per_device": cost.get("flops", float("nan")) / 1e9}
 
 
-def _timed(fn, *args) -> float:
+def _timed(fn, *args, compiled=None) -> float:
+    """Seconds of one call of the compiled program (compilation excluded); of the second
+    call when the first took under a minute (warm caches)."""
     import jax
 
-    jax.block_until_ready(fn(*args))  # compile
+    if compiled is None:
+        compiled = jax.jit(fn).lower(*args).compile()
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(compiled(*args))
+    first = time.perf_counter() - start
+    if first > 60:
+        return first
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
     return time.perf_counter() - start
 
 
@@ -90,10 +100,13 @@ def _run(section, fn, args, mesh, loops: bool = False, **fields) -> None:
     its FLOPs are not reported (the rows give the pair distances per device instead)."""
     import jax
 
-    jfn = jax.jit(fn)
     with jax.set_mesh(mesh):
-        seconds = _timed(jfn, *args)
-        stats = _compiled_stats(fn, *args)
+        start = time.perf_counter()
+        compiled = jax.jit(fn).lower(*args).compile()
+        compile_s = time.perf_counter() - start
+        seconds = _timed(fn, *args, compiled=compiled)
+        stats = _compiled_stats(fn, *args, compiled=compiled)
+    stats["compile_seconds"] = round(compile_s, 1)
     if loops:
         stats["gflop_per_device"] = None
     _row(section, seconds=round(seconds, 3), **stats, **fields)
@@ -196,7 +209,13 @@ def probe_rows(sizes, queries: int) -> None:
 
 
 def batch_rows(batches, ksg_max_batch: int) -> None:
-    """B datasets of 2 000 × (8+8) sharded on the batch axis."""
+    """B datasets of 2 000 × (8+8) sharded on the batch axis.
+
+    Gaussian MI runs through `infoest.sharding.map_batch` (each device one dataset at a
+    time on CPU: batched LAPACK calls can deadlock forced host devices, see its docstring);
+    its FLOPs per device are those of the plain `jax.vmap` program (same arithmetic; XLA
+    counts a loop body once). KSG MI (no LAPACK) runs under plain `jax.vmap`.
+    """
     import jax
 
     import infoest
@@ -204,18 +223,27 @@ def batch_rows(batches, ksg_max_batch: int) -> None:
 
     mesh = sharding.device_mesh(sharding.BATCH, _devices())
     for method in ("gaussian", "ksg"):
-        fn = jax.vmap(lambda a, b, m=method: infoest.mutual_information(a, b, method=m).value)
+        one = lambda a, b, m=method: infoest.mutual_information(a, b, method=m).value
+        plain = jax.vmap(one)
+        fn = plain if method == "ksg" else lambda a, b, f=one: sharding.map_batch(f, a, b)
         for b in batches:
             if (method == "ksg" and b > ksg_max_batch) or b % _DEVICES:
                 continue
             x, y = _data(2000, 8, batch=b)
             args = (sharding.shard_batch(x, mesh), sharding.shard_batch(y, mesh))
-            _run("batch", fn, args, mesh, loops=method == "ksg", method=method, batch=b)
+            flops = None
+            if method == "gaussian":
+                with jax.set_mesh(mesh):
+                    flops = _compiled_stats(plain, *args)["gflop_per_device"]
+            _run("batch", fn, args, mesh, loops=method == "ksg", method=method, batch=b,
+                 **({} if flops is None else {"vmap_gflop_per_device": flops}))
 
 
 def dse_rows(sizes) -> None:
-    """HOOK: sample-sharded DSE with the Lanczos solver (the spectral family's sharded
-    matrix-free products). Reports an error row where that path is not available."""
+    """DSE (d = 16) with the Lanczos solver on sample-sharded data: the spectral family's
+    row-sharded matrix-free products (`infoest.ops.kernels.sharded_diffusion_matvec`).
+    Called eagerly (the solver reads the concrete input's sharding); time of one call
+    (compilation included), peak RSS; an error row where that path fails."""
     import jax
 
     import infoest
@@ -223,12 +251,18 @@ def dse_rows(sizes) -> None:
 
     mesh = sharding.device_mesh(sharding.SAMPLES, _devices())
     key = jax.random.key(0)
-    fn = lambda a: infoest.entropy(a, method="dse", solver="lanczos", key=key).value
     for n in sizes:
         x, _ = _data(n, 16)
+        xs = sharding.shard_samples(x, mesh) if _DEVICES > 1 else jax.numpy.asarray(x)
         try:
-            _run("dse", fn, (sharding.shard_samples(x, mesh),), mesh, n=n)
-        except Exception as err:  # the hook: report and go on
+            start = time.perf_counter()
+            e = infoest.entropy(xs, method="dse", solver="lanczos", key=key)
+            value = float(e.value)
+            seconds = time.perf_counter() - start
+            _row("dse", n=n, seconds=round(seconds, 2), value=round(value, 5),
+                 stderr=round(float(e.stderr), 5),
+                 value_devices=len(e.value.sharding.device_set))
+        except Exception as err:  # report and go on
             _row("dse", n=n, error=repr(err)[:200])
 
 
@@ -301,7 +335,7 @@ def main() -> None:
     p.add_argument("--probe-n", default="1e5,1e6")
     p.add_argument("--probe-queries", type=int, default=20_000)
     p.add_argument("--dse", action="store_true", help="run the DSE Lanczos hook")
-    p.add_argument("--dse-n", default="1e4")
+    p.add_argument("--dse-n", default="1e4,3e4,1e5")
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:

@@ -16,7 +16,8 @@ default ``throw=True``, and counts the outcomes:
 - ``correct``: a finite value with status ok that is the expected one.
 
 Usage: ``python benchmarks/fuzz_contract.py [--methods ksg,gaussian] [--modes eager,jit]
-[--json out.json]``; ``--report out.json`` prints the Markdown tables of a saved run.
+[--json out.json]``; ``--report a.json,b.json`` prints the Markdown tables of saved runs
+(several subsets, e.g. one per method, are combined).
 Uses each method's small ``test_kwargs`` (n = 64 mostly). The result of
 the last run is in ``docs/contract.md``.
 """
@@ -129,7 +130,8 @@ def run_one(m, case, mode, reference, good):
     try:
         data = case.make(m, [np.array(a) for a in good])
         est = call(m, data, mode, **extra)
-        return classify_value(est, case, m, reference, good), ""
+        seen = f"value {float(np.asarray(est.value)):.4g}, status {int(np.asarray(est.status))}"
+        return classify_value(est, case, m, reference, good), seen
     except Exception as err:  # noqa: BLE001 - classifying every failure is the point
         outcome = classify_error(err, case)
         last = str(err).strip().splitlines()
@@ -155,9 +157,9 @@ def markdown(rows) -> str:
         lines.append(f"| {name} | " + " | ".join(str(counts[o] or "") for o in OUTCOMES)
                      + " |")
     bad = [r for r in rows if r["outcome"] in ("silent NaN", "silent wrong", "internal")]
-    lines += ["", "| method | row | mode | outcome |", "|---|---|---|---|"]
-    lines += [f"| {r['quantity']}:{r['method']} | {r['case']} | {r['mode']} | {r['outcome']} |"
-              for r in bad]
+    lines += ["", "| method | row | mode | outcome | observed |", "|---|---|---|---|---|"]
+    lines += [f"| {r['quantity']}:{r['method']} | {r['case']} | {r['mode']} | {r['outcome']} "
+              f"| {r['detail'][:120]} |" for r in bad]
     return "\n".join(lines)
 
 
@@ -166,10 +168,14 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="", help="comma-separated method names")
     parser.add_argument("--modes", default="eager,jit")
     parser.add_argument("--json", default="", help="write every row's outcome here")
-    parser.add_argument("--report", default="", help="print Markdown tables of a saved --json")
+    parser.add_argument("--report", default="",
+                        help="print Markdown tables of saved --json runs (comma-separated, "
+                             "e.g. one per --methods subset)")
     args = parser.parse_args(argv)
     if args.report:
-        print(markdown(json.loads(Path(args.report).read_text())["rows"]))
+        rows = [r for f in args.report.split(",")
+                for r in json.loads(Path(f).read_text())["rows"]]
+        print(markdown(rows))
         return 0
     wanted = set(filter(None, args.methods.split(",")))
     modes = args.modes.split(",")

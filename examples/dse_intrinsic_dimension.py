@@ -51,10 +51,9 @@ def main(argv=None) -> None:
         table[i] = np.asarray(per_t)
         print(f"k={k:4d}  " + "  ".join(f"t={float(t):g}: {v:.3f}" for t, v in zip(ts, table[i],
                                                                              strict=True)))
-    import matplotlib
+    from _common import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for j, t in enumerate(ts):
@@ -65,8 +64,7 @@ def main(argv=None) -> None:
     ax.axhline(np.log(n), color="grey", lw=0.8, ls="--", label="log n")
     ax.set_title(f"Diffusion spectral entropy, n = {n}, σ = {args.sigma:g}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    save(fig, args.out, dpi=120)
     print(f"wrote {args.out}")
 
 

@@ -24,15 +24,14 @@ predicting s from z (0.5 = nuisance removed, as far as a linear probe can tell).
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import Clock, choose, make_parser, print_timing, pyplot, save
 
 from infoest import representations as rep
 
@@ -141,27 +140,26 @@ def train(cfg, data, seed=0):
     ev_test = jax.jit(jax.vmap(make_evaluate(x_te, y_te, s_te)))
     ev_train = jax.jit(jax.vmap(lambda p: encode(p, x_tr)))
     keys_of = lambda e: jax.vmap(lambda k: jax.random.fold_in(k, e))(keys)  # noqa: E731
-    hist = {k: [] for k in ("ce", "mi_train", "acc", "mi_s", "mi_y", "probe", "t_train",
-                            "t_eval")}
+    hist = {k: [] for k in ("ce", "mi_train", "acc", "mi_s", "mi_y", "probe")}
+    clock = Clock()
     for ep in range(1, cfg["epochs"] + 1):
-        t0 = time.perf_counter()
-        params, opt_state, ce, mi = jax.block_until_ready(
-            epoch(params, opt_state, lams, keys_of(ep)))
-        t1 = time.perf_counter()
-        z_te, acc, mi_s, mi_y = jax.block_until_ready(ev_test(params))
-        t2 = time.perf_counter()
+        with clock("train"):
+            params, opt_state, ce, mi = jax.block_until_ready(
+                epoch(params, opt_state, lams, keys_of(ep)))
+        with clock("estimates"):
+            z_te, acc, mi_s, mi_y = jax.block_until_ready(ev_test(params))
         z_tr = np.asarray(ev_train(params))
         probe = [probe_accuracy(z_tr[r], np.asarray(s_tr), np.asarray(z_te[r]),
                                 np.asarray(s_te)) for r in range(lams.shape[0])]
         for k, v in zip(("ce", "mi_train", "acc", "mi_s", "mi_y", "probe"),
                         (ce, mi, acc, mi_s, mi_y, probe), strict=True):
             hist[k].append(np.asarray(v))
-        hist["t_train"].append(t1 - t0)
-        hist["t_eval"].append(t2 - t1)
         print(f"epoch {ep:3d}  acc " + " ".join(f"{a:.3f}" for a in np.asarray(acc))
               + "  I(Z;S) " + " ".join(f"{a:.3f}" for a in np.asarray(mi_s))
               + "  probe(s) " + " ".join(f"{a:.2f}" for a in probe), flush=True)
-    return {k: np.stack(v) if k not in ("t_train", "t_eval") else v for k, v in hist.items()}
+    out = {k: np.stack(v) for k, v in hist.items()}
+    out["timing"] = clock.report("train", "estimates", epochs=cfg["epochs"])
+    return out
 
 
 PANELS = (("ce", "training cross-entropy (nats)"),
@@ -171,11 +169,7 @@ PANELS = (("ce", "training cross-entropy (nats)"),
 
 
 def plot(hist, cfg, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
     epochs = np.arange(1, hist["acc"].shape[0] + 1)
     seeds = cfg["seeds"]
@@ -193,34 +187,30 @@ def plot(hist, cfg, path):
     axes[1, 0].axhline(0.5, color="grey", lw=0.8, ls="--", label="chance")
     axes[1, 0].legend(fontsize=8)
     fig.suptitle(f"digits with a contrast-inversion nuisance s: loss = CE + λ·I_α(Z; S); "
-                 f"{seeds} seed(s) per λ (line: mean, band: ±1 SD over seeds); "
-                 f"held-out n = 500 (matrix MI on the first {N_MI})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                 f"{seeds} run(s) per λ, PRNG seed 0\n(line: mean, band: ±1 SD over runs; the "
+                 f"matrix MI has no stderr); held-out n = 500 (matrix MI on the first {N_MI})",
+                 fontsize=9)
+    save(fig, path)
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="1 seed, 3 values of λ, 20 epochs")
-    group.add_argument("--smoke", action="store_true", help="2 epochs (CI)")
-    parser.add_argument("--out-dir", default=".")
+    parser = make_parser(__doc__, quick_help="1 seed, 3 values of λ, 20 epochs",
+                         smoke_help="2 epochs (CI)")
     args = parser.parse_args(argv)
-    cfg = SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    cfg = choose(SETTINGS, args)
     hist = train(cfg, nuisance_digits())
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot(hist, cfg, out / "info_regularised_training.png")
     seeds = cfg["seeds"]
-    report = {"timing_s_per_epoch": {"train_median": float(np.median(hist["t_train"][1:])),
-                                     "estimates_median": float(np.median(hist["t_eval"][1:]))}}
+    report = {"timing": hist["timing"]}
     for j, lam in enumerate(cfg["lambdas"]):
         runs = slice(j * seeds, (j + 1) * seeds)
         report[f"lambda_{lam:g}"] = {k: float(hist[k][-1, runs].mean())
                                      for k in ("ce", "acc", "mi_s", "mi_y", "probe")}
     (out / "info_regularised_training.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
+    print_timing("info-regularised", report["timing"])
     return report
 
 

@@ -23,15 +23,14 @@ over layers × heads × sequences).
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import Clock, choose, make_parser, print_timing, pyplot, save
 
 from infoest import spectral
 
@@ -133,7 +132,7 @@ def measures(params, windows, heads):
     logits, hidden, keys = jax.vmap(lambda w: forward(params, w[:-1], heads))(windows)
     n, layers1, t, d = hidden.shape
     per_seq = jax.vmap(jax.vmap(lambda z: spectral.matrix_entropy(z).value))(hidden)
-    pooled = jax.vmap(lambda z: spectral.matrix_entropy(z, normalize="log_d").value)(
+    pooled = jax.vmap(lambda z: spectral.matrix_entropy(z, normalize="log_d"))(
         jnp.swapaxes(hidden, 0, 1).reshape(layers1, n * t, d))
 
     def head(z):
@@ -143,7 +142,8 @@ def measures(params, windows, heads):
     trunc, full = jax.vmap(jax.vmap(jax.vmap(head)))(keys)  # (N, L, H)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, windows[:, 1:]).mean()
     return {"S": per_seq.mean(0), "S_se": per_seq.std(0, ddof=1) / jnp.sqrt(n),
-            "S_pooled_norm": pooled, "key_trunc": trunc.mean(0), "key_full": full.mean(0),
+            "S_pooled_norm": pooled.value, "S_pooled_norm_se": pooled.stderr,
+            "key_trunc": trunc.mean(0), "key_full": full.mean(0),
             "key_trunc_se": trunc.std(0, ddof=1) / jnp.sqrt(n),
             "key_full_se": full.std(0, ddof=1) / jnp.sqrt(n),
             "loss": loss}
@@ -180,17 +180,16 @@ def run_size(name, cfg, data, seed=0):
     per_chunk = cfg["steps"] // cfg["checkpoints"]
     chunk = make_train_chunk(optimizer, train_ids, cfg, size["heads"], per_chunk)
     measure = jax.jit(lambda p: measures(p, held, size["heads"]))
-    hist = {"step": [], "train_loss": [np.nan], "t_step": [], "t_eval": []}
+    hist = {"step": [], "train_loss": [np.nan]}
+    clock = Clock()
     for c in range(cfg["checkpoints"] + 1):
         if c > 0:
-            t0 = time.perf_counter()
-            params, opt_state, loss = jax.block_until_ready(
-                chunk(params, opt_state, jax.random.PRNGKey(1000 * seed + c)))
-            hist["t_step"].append((time.perf_counter() - t0) / per_chunk)
+            with clock("train"):
+                params, opt_state, loss = jax.block_until_ready(
+                    chunk(params, opt_state, jax.random.PRNGKey(1000 * seed + c)))
             hist["train_loss"].append(float(loss))
-        t0 = time.perf_counter()
-        out = jax.tree.map(np.asarray, jax.block_until_ready(measure(params)))
-        hist["t_eval"].append(time.perf_counter() - t0)
+        with clock("estimates"):
+            out = jax.tree.map(np.asarray, jax.block_until_ready(measure(params)))
         hist["step"].append(c * per_chunk)
         for k, v in out.items():
             hist.setdefault(k, []).append(v)
@@ -199,6 +198,9 @@ def run_size(name, cfg, data, seed=0):
     n_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params))
     hist = {k: np.asarray(v) for k, v in hist.items()}
     hist["n_params"] = n_params
+    # "epoch" = the training chunk between two checkpoints (per_chunk steps)
+    hist["timing"] = clock.report("train", "estimates", epochs=cfg["checkpoints"])
+    hist["timing"]["steps_per_chunk"] = per_chunk
     return hist
 
 
@@ -211,18 +213,9 @@ def erank(hist):
 # ----------------------------------------------------------------------------- figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_erank(results, cfg, path):
     """Diff-eRank vs held-out loss and vs depth; loss and pooled entropy vs step."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
     colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
@@ -237,27 +230,27 @@ def plot_erank(results, cfg, path):
         ax[1].errorbar(depth, diff[-1], yerr=diff_se[-1], marker="o", color=c, capsize=2)
         ax[2].plot(h["step"], h["loss"], marker="o", color=c, label=f"{name} held-out")
         ax[2].plot(h["step"][1:], h["train_loss"][1:], ls="--", color=c, label=f"{name} train")
-        ax[3].plot(h["step"], h["S_pooled_norm"][:, -1], marker="o", color=c)
+        ax[3].errorbar(h["step"], h["S_pooled_norm"][:, -1], yerr=h["S_pooled_norm_se"][:, -1],
+                       marker="o", color=c, capsize=2)
     ax[0].set(xlabel="held-out loss (nats / character)",
               ylabel="Diff-eRank, last block (untrained − trained)")
     ax[0].invert_xaxis()
     ax[1].set(xlabel="relative depth (0 = embedding, 1 = last block)",
               ylabel="Diff-eRank after training")
     ax[2].set(xlabel="training step", ylabel="loss (nats / character)")
-    ax[3].set(xlabel="training step", ylabel="matrix entropy / log d, last block (pooled)")
+    ax[3].set(xlabel="training step", ylabel="matrix entropy / log d, last block (pooled)",
+              title="bars: ±1 influence-function stderr")
     ax[0].legend(fontsize=7)
     ax[2].legend(fontsize=7, ncol=2)
     fig.suptitle(f"char-level transformers on pydoc_data.topics; held-out: {cfg['n_eval']} "
-                 f"windows × {cfg['seq']} characters; 1 seed per size; error bars: ±1 stderr "
-                 f"over windows (delta method)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                 f"windows × {cfg['seq']} characters; 1 run per size (PRNG seed 0); error bars "
+                 f"(panels 1-2): ±1 stderr over windows (delta method)", fontsize=9)
+    save(fig, path)
 
 
-def plot_heads(results, path):
+def plot_heads(results, cfg, path):
     """UNComp: per-head truncated key entropy (largest model) and its trend with depth."""
-    plt = _plt()
+    plt = pyplot()
     big = list(results)[-1]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
     grid = results[big]["key_trunc"][-1]
@@ -266,7 +259,7 @@ def plot_heads(results, path):
     ax[0].set(xlabel="head", ylabel="layer (block)", xticks=range(1, grid.shape[1] + 1),
               yticks=range(1, grid.shape[0] + 1),
               title=f"{big} trained: top-{TOP_K} key entropy / log d_h")
-    fig.colorbar(im, ax=ax[0])
+    fig.colorbar(im, ax=ax[0], label=f"top-{TOP_K} key entropy / log d_h")
     colors = dict(zip(SIZES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for name, h in results.items():
         depth = np.arange(1, h["key_trunc"].shape[1] + 1)
@@ -282,9 +275,12 @@ def plot_heads(results, path):
     ax[2].set(xlabel="layer (block)", ylabel="full key matrix entropy / log d_h",
               title="mean over heads")
     ax[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    for a in ax[1:]:
+        a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    fig.suptitle(f"UNComp key entropies (d_h = d / heads), held-out {cfg['n_eval']} windows × "
+                 f"{cfg['seq']} characters; 1 run per size (PRNG seed 0); normalised values "
+                 f"are dimensionless", fontsize=9)
+    save(fig, path)
 
 
 def summarise(results):
@@ -301,22 +297,17 @@ def summarise(results):
             "key_trunc_per_layer_trained": np.round(h["key_trunc"][-1].mean(-1), 3).tolist(),
             "key_trunc_per_layer_untrained": np.round(h["key_trunc"][0].mean(-1), 3).tolist(),
             "key_full_per_layer_trained": np.round(h["key_full"][-1].mean(-1), 3).tolist(),
-            "t_step_median_s": float(np.median(h["t_step"][1:] if len(h["t_step"]) > 1
-                                               else h["t_step"])),
-            "t_eval_median_s": float(np.median(h["t_eval"][1:])),
+            "timing": h["timing"],
         }
     return out
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="sizes S, M; 300 steps")
+    parser = make_parser(__doc__, quick_help="sizes S, M; 300 steps",
+                         smoke_help="size S, 4 steps (CI)")
     parser.add_argument("--sizes", help="comma-separated subset of S,M,L")
-    group.add_argument("--smoke", action="store_true", help="size S, 4 steps (CI)")
-    parser.add_argument("--out-dir", default=".")
     args = parser.parse_args(argv)
-    cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
+    cfg = choose(SETTINGS, args)
     if args.sizes:
         cfg["sizes"] = tuple(args.sizes.split(","))
     train_ids, held_ids, vocab = corpus()
@@ -325,10 +316,13 @@ def main(argv=None) -> dict:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plot_erank(results, cfg, out / "lm_matrix_entropy.png")
-    plot_heads(results, out / "lm_uncomp_heads.png")
+    plot_heads(results, cfg, out / "lm_uncomp_heads.png")
     report = summarise(results)
     (out / "lm_matrix_entropy.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
+    for name in results:
+        steps = report[name]["timing"]["steps_per_chunk"]
+        print_timing(f"LM {name}", report[name]["timing"], unit=f"{steps} training steps")
     return report
 
 

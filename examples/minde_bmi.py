@@ -89,10 +89,9 @@ def main() -> None:
         print(f"{name:32s} {truth:7.3f} {est:8.3f} {se:6.3f} {est_sigma:7.3f} {est - truth:+7.3f} "
               f"{seconds:7.0f}")
 
-    import matplotlib
+    from _common import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     pos = np.arange(len(rows))
@@ -103,8 +102,7 @@ def main() -> None:
     ax.set_ylabel("I(X; Y) [nats]")
     ax.set_title(f"MINDE on BMI tasks (n={n}, {steps} steps)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    save(fig, args.out, dpi=120)
     print(f"wrote {args.out}")
 
 

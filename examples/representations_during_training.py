@@ -4,42 +4,47 @@ Small-scale reproduction of the training-dynamics study of Liao, Liu et al., "As
 Network Representations During Training Using Noise-Resilient Diffusion Spectral Entropy"
 (arXiv:2312.04823): an MLP and a small CNN are trained on scikit-learn's 8×8 digits (1 797
 images, shipped with the package; nothing is downloaded) with clean labels and with a fraction
-of the training labels replaced by uniformly random classes. After every epoch one jitted call
-evaluates, for every run (label condition × seed) and every layer at once (layers zero-padded
-to one width and vmapped, `infoest.representations.stack_layers`):
+of the training labels replaced by uniformly random classes. After every k-th epoch one jitted
+call evaluates, for every run (label condition × seed) and every layer at once
+(`infoest.representations.layer_estimates`: the MLP's layers zero-padded to one width, the
+CNN's grouped by width, each vmapped; one median bandwidth per layer shared by the kernel
+estimators):
 
 - DSE, diffusion spectral entropy of the layer on held-out images (nats);
 - DSMI with the true class labels and with the inputs (the images spectrally clustered into
   10 groups, as the reference does for a continuous variable), by
   `infoest.representations.class_dsmi` (nats);
 - matrix (von Neumann) entropy of the trace-normalised covariance (nats) and its effective
-  rank exp(S).
+  rank exp(S) (error bar: exp(S) · stderr(S), delta method).
+
+Every estimate carries its stderr (error bars in the figures). Training and estimate time per
+epoch (wall and CPU seconds) are printed and written to the JSON report.
 
 The bandwidth is the median rule, recomputed per layer and epoch (the paper uses a fixed
 σ = 10, which ties DSE to the scale of the activations; ``--sigma 10`` reproduces that).
 
-    python examples/representations_during_training.py --quick        # < 3 min, 2 CPU cores
+    python examples/representations_during_training.py --quick        # ~30 s CPU, 2 CPU cores
     python examples/representations_during_training.py --out-dir docs/img   # full setting
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import Clock, choose, make_parser, print_timing, pyplot, save
 
 from infoest import representations as rep
 from infoest import spectral
 
 SETTINGS = {
     "smoke": dict(epochs=2, seeds=1, n_eval=150, models=("mlp",), reps=2, noise=(0.0, 1.0)),
-    "quick": dict(epochs=15, seeds=1, n_eval=300, models=("mlp",), reps=3, noise=(0.0, 1.0)),
+    "quick": dict(epochs=15, seeds=1, n_eval=300, models=("mlp",), reps=3, noise=(0.0, 1.0),
+                  eval_every=3),
     "full": dict(epochs=30, seeds=2, n_eval=300, models=("mlp", "cnn"), reps=3,
                  noise=(0.0, 0.5, 1.0), eval_every=2),
 }
@@ -113,6 +118,7 @@ def cnn_apply(params, x):
 
 
 MODELS = {"mlp": (mlp_init, mlp_apply), "cnn": (cnn_init, cnn_apply)}
+PAD = {"mlp": True, "cnn": False}  # evaluate zero-padded layers (True) or grouped by width
 
 
 # ----------------------------------------------------------------------------- training
@@ -141,29 +147,33 @@ def make_epoch(apply, optimizer, x, n_batches):
     return epoch
 
 
-def make_evaluate(apply, data, cfg, sigma):
+def make_evaluate(apply, data, cfg, sigma, pad):
     """All quantities for one run's parameters: every layer in one vmapped call."""
     x_ev, y_ev, x_codes, x_test, y_test, x_train, m_y, m_x = data
 
     def estimators():
         def dsmi(codes, m):
-            return lambda z, k: rep.class_dsmi(z, codes, n_classes=10, max_class_size=m,
-                                               key=k, sigma=sigma, num_repetitions=cfg["reps"])
+            return lambda z, k, s: rep.class_dsmi(z, codes, n_classes=10, max_class_size=m,
+                                                  key=k, sigma=s, num_repetitions=cfg["reps"])
 
-        return {"dse": lambda z, k: spectral.dse(z, sigma=sigma, throw=False),
+        # every estimator gets the layer's bandwidth s, resolved once (estimate_all(sigma=))
+        return {"dse": lambda z, k, s: spectral.dse(z, sigma=s, throw=False),
                 "dsmi_y": dsmi(y_ev, m_y), "dsmi_x": dsmi(x_codes, m_x),
-                "matrix": lambda z, k: spectral.matrix_entropy(z, throw=False)}
+                "matrix": lambda z, k, s: spectral.matrix_entropy(z, throw=False)}
 
     table = estimators()
 
     def evaluate(params, y_train, key):
-        stack, _ = rep.stack_layers(apply(params, x_ev))
-        out = rep.layer_estimates(stack, table, key=key)
+        layers = apply(params, x_ev)
+        # MLP: zero-pad to the widest layer (exact here; one vmapped program, compiled once).
+        # CNN (widths 1 024 ... 10): group layers by width, so no work goes to zero columns.
+        layers = rep.stack_layers(layers)[0] if pad else layers
+        out = rep.layer_estimates(layers, table, key=key, sigma=sigma)
         test_acc = jnp.mean(jnp.argmax(apply(params, x_test)[-1], -1) == y_test)
         fit_acc = jnp.mean(jnp.argmax(apply(params, x_train)[-1], -1) == y_train)
         res = {q: (out[q].value, out[q].stderr) for q in ("dse", "dsmi_y", "dsmi_x", "matrix")}
-        res["erank"] = (out["matrix"].diagnostics["effective_rank"],
-                        jnp.full_like(out["matrix"].value, jnp.nan))
+        erank = out["matrix"].diagnostics["effective_rank"]
+        res["erank"] = (erank, erank * out["matrix"].stderr)  # delta method
         return res, test_acc, fit_acc
 
     return evaluate
@@ -193,33 +203,32 @@ def run_model(name, cfg, sigma, train, test, seed=0):
     opt_state = jax.vmap(optimizer.init)(params)
     epoch = jax.jit(jax.vmap(make_epoch(apply, optimizer, x_tr, x_tr.shape[0] // BATCH)))
     evaluate = jax.jit(jax.vmap(make_evaluate(apply, eval_data(train, test, cfg["n_eval"]),
-                                              cfg, sigma)))
+                                              cfg, sigma, PAD[name])))
     hist = {"values": [], "stderr": [], "test_acc": [], "fit_acc": [], "loss": [],
-            "t_train": [], "t_eval": [], "epoch": []}
+            "epoch": []}
+    clock = Clock()
     for ep in range(cfg["epochs"] + 1):
-        t0 = time.perf_counter()
         if ep > 0:
             ekeys = jax.vmap(lambda k, e=ep: jax.random.fold_in(k, 1000 + e))(keys)
-            params, opt_state, loss = jax.block_until_ready(
-                epoch(params, opt_state, y_runs, ekeys))
+            with clock("train"):
+                params, opt_state, loss = jax.block_until_ready(
+                    epoch(params, opt_state, y_runs, ekeys))
             hist["loss"].append(np.asarray(loss))
-        t1 = time.perf_counter()
-        if ep > 0:
-            hist["t_train"].append(t1 - t0)
         if ep % cfg.get("eval_every", 1) and ep != cfg["epochs"]:
             continue
-        res, acc, fit = jax.block_until_ready(
-            evaluate(params, y_runs, jax.vmap(lambda k, e=ep: jax.random.fold_in(k, e))(keys)))
-        t2 = time.perf_counter()
+        with clock("estimates"):
+            res, acc, fit = jax.block_until_ready(evaluate(
+                params, y_runs, jax.vmap(lambda k, e=ep: jax.random.fold_in(k, e))(keys)))
         hist["values"].append({q: np.asarray(res[q][0]) for q in QUANTITIES})
         hist["stderr"].append({q: np.asarray(res[q][1]) for q in QUANTITIES})
         hist["epoch"].append(ep)
         hist["test_acc"].append(np.asarray(acc))
         hist["fit_acc"].append(np.asarray(fit))
-        hist["t_eval"].append(t2 - t1)
         print(f"[{name}] epoch {ep:3d}  test acc "
               + " ".join(f"{a:.3f}" for a in np.asarray(acc))
-              + f"  train {t1 - t0:6.2f}s  estimates {t2 - t1:6.2f}s", flush=True)
+              + f"  train {clock.wall['train'][-1] if ep else 0:6.2f}s  estimates "
+              f"{clock.wall['estimates'][-1]:6.2f}s", flush=True)
+    hist["timing"] = clock.report("train", "estimates", epochs=cfg["epochs"])
     return hist
 
 
@@ -230,11 +239,7 @@ def _stack(hist, key):
 
 def plot(name, hist, cfg, path, sigma="median"):
     """Rows: quantities and accuracy; columns: label-noise levels; lines: layers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     vals, errs = _stack(hist, "values"), _stack(hist, "stderr")
     acc, fit = np.stack(hist["test_acc"]), np.stack(hist["fit_acc"])
     noise, seeds = cfg["noise"], cfg["seeds"]
@@ -262,11 +267,9 @@ def plot(name, hist, cfg, path, sigma="median"):
     axes[0, 0].legend(fontsize=7)
     axes[-1, 0].legend(fontsize=7)
     fig.suptitle(f"digits, held-out n = {cfg['n_eval']}, σ = {sigma}, {seeds} seed(s) per "
-                 f"condition "
-                 f"(line: mean; band: ±1 SD over seeds; bars: estimator stderr)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                 f"condition, PRNG seed 0 (line: mean; band: ±1 SD over seeds; bars: ±1 "
+                 f"estimator stderr)", fontsize=9)
+    save(fig, path)
 
 
 def _band(ax, x, runs_values, runs_err, color, label):
@@ -286,16 +289,15 @@ def _band(ax, x, runs_values, runs_err, color, label):
 
 def summary(name, hist, cfg):
     """Numbers quoted in the docs: first/last epoch per condition and layer, timings."""
-    vals = _stack(hist, "values")
+    vals, errs = _stack(hist, "values"), _stack(hist, "stderr")
     seeds = cfg["seeds"]
-    out = {"timing_s_per_epoch": {
-        "train_median": float(np.median(hist["t_train"][1:] or hist["t_train"])),
-        "estimates_median": float(np.median(hist["t_eval"][1:]))}}
+    out = {"timing": hist["timing"]}
     for j, f in enumerate(cfg["noise"]):
         runs = slice(j * seeds, (j + 1) * seeds)
         cond = {q: {"first": vals[q][0, runs].mean(0).round(3).tolist(),
                     "last": vals[q][-1, runs].mean(0).round(3).tolist(),
-                    "max": vals[q][:, runs].mean(1).max(0).round(3).tolist()}
+                    "max": vals[q][:, runs].mean(1).max(0).round(3).tolist(),
+                    "stderr_last": np.nanmean(errs[q][-1, runs], 0).round(4).tolist()}
                 for q in QUANTITIES}
         cond["test_acc_last"] = float(np.stack(hist["test_acc"])[-1, runs].mean())
         cond["fit_acc_last"] = float(np.stack(hist["fit_acc"])[-1, runs].mean())
@@ -304,19 +306,19 @@ def summary(name, hist, cfg):
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="MLP, 1 seed, 15 epochs")
-    group.add_argument("--smoke", action="store_true", help="2 epochs (CI)")
-    parser.add_argument("--out-dir", default=".", help="where figures and JSON go")
+    parser = make_parser(__doc__, quick_help="MLP, 1 seed, 15 epochs",
+                         smoke_help="2 epochs (CI)")
     parser.add_argument("--sigma", default="median", help="bandwidth: 'median' or a number")
     parser.add_argument("--epochs", type=int, help="override the setting's epochs")
     parser.add_argument("--models", help="comma-separated subset of mlp,cnn")
     parser.add_argument("--eval-every", type=int, help="estimate every k epochs")
+    parser.add_argument("--n-eval", type=int, help="held-out points for the estimates")
     args = parser.parse_args(argv)
-    cfg = dict(SETTINGS["smoke" if args.smoke else "quick" if args.quick else "full"])
+    cfg = choose(SETTINGS, args)
     if args.eval_every:
         cfg["eval_every"] = args.eval_every
+    if args.n_eval:
+        cfg["n_eval"] = args.n_eval
     if args.epochs:
         cfg["epochs"] = args.epochs
     if args.models:
@@ -331,9 +333,7 @@ def main(argv=None) -> dict:
         hist = run_model(name, cfg, sigma, train, test)
         report[name] = summary(name, hist, cfg)
         plot(name, hist, cfg, out_dir / f"repr_training_{name}{tag}.png", sigma)
-        t = report[name]["timing_s_per_epoch"]
-        print(f"[{name}] per epoch: training {t['train_median']:.3f} s, "
-              f"estimates {t['estimates_median']:.3f} s (medians, compile excluded)")
+        print_timing(name, report[name]["timing"])
     (out_dir / f"repr_training{tag}.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {out_dir}/repr_training_*{tag}.png and repr_training{tag}.json")
     return report

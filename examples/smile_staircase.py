@@ -223,10 +223,9 @@ def main() -> None:
                 cells.append(f"{np.nanmean(seg):7.2f} {np.nanstd(seg):5.2f}")
             print(f"{critic_kind + '/' + data:22s} {label:10s} " + " ".join(cells))
 
-    import matplotlib
+    from _common import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cols = [(c, d) for c in critics for d in ("gaussian", "cubic")]
     fig, axes = plt.subplots(len(labels), len(cols), figsize=(4 * len(cols), 2.2 * len(labels)),
@@ -252,8 +251,7 @@ def main() -> None:
     fig.suptitle(f"SMILE staircase, d={DIM}, batch {BATCH}, {args.steps} steps/stage, "
                  f"width {args.width}\n(grey: raw, blue: EMA 200; dashed: log {BATCH})",
                  fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    save(fig, args.out, dpi=110)
     print(f"\nsaved {args.out}")
 
 

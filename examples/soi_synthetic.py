@@ -105,10 +105,9 @@ def main() -> None:
                   f"{(omega - o_true) / abs(o_true):+8.1%} {tc_true:8.3f} {tc:8.3f} "
                   f"{dtc_true:8.3f} {dtc:8.3f} {seconds / len(rhos):7.0f}")
 
-    import matplotlib
+    from _common import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(settings), figsize=(4.5 * len(settings), 3.5), squeeze=False)
     fine = np.linspace(min(rhos), max(rhos), 50)
@@ -122,8 +121,7 @@ def main() -> None:
         kind = "redundant" if setting == "red" else "synergistic"
         ax.set_title(f"{kind} blocks {list(SIZES)} × dim {dim}")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    save(fig, args.out, dpi=120)
     print(f"wrote {args.out}")
 
 

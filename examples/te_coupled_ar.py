@@ -13,15 +13,12 @@ import argparse
 import time
 
 import jax
-import matplotlib
+import numpy as np
+from _common import pyplot, save
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import infoest  # noqa: E402
-from infoest.tasks import processes  # noqa: E402
+import infoest
+from infoest.tasks import processes
 
 
 def main():
@@ -45,6 +42,7 @@ def main():
             est[m, "yx"].append(float(infoest.transfer_entropy(y, x, method=m, **kw, **extra)))
     elapsed = time.perf_counter() - t0
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     style = {"gaussian": "o", "ksg": "s", "treet": "^"}
     for ax, d, title, true in ((axes[0], "xy", "TE(X → Y)", truth),
@@ -57,8 +55,7 @@ def main():
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("nats")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    save(fig, args.out, dpi=120)
     print(f"wrote {args.out} ({elapsed:.0f} s)")
     print(f"{'c':>5} {'truth':>8} " + " ".join(f"{m + ' ' + d:>12}" for m in methods
                                                for d in ("xy", "yx")))

@@ -16,15 +16,12 @@ import argparse
 import time
 
 import jax
-import matplotlib
+import numpy as np
+from _common import pyplot, save
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import infoest  # noqa: E402
-from infoest.tasks import processes  # noqa: E402
+import infoest
+from infoest.tasks import processes
 
 
 def main():
@@ -51,6 +48,7 @@ def main():
     elapsed = time.perf_counter() - t0
 
     db, cap, fin, val = map(np.array, zip(*rows, strict=True))
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].plot(db, cap, "k-", label="feedback capacity −ln x₀")
     axes[0].plot(db, val, "^", ms=8, label=f"TREET (memory {history})")
@@ -69,8 +67,7 @@ def main():
         axes[1].set_title("training at 0 dB")
         axes[1].legend()
         axes[1].grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
+    save(fig, args.out, dpi=120)
     print(f"wrote {args.out} ({elapsed:.0f} s)")
     print(f"{'SNR dB':>7} {'capacity':>9} {'TE(m=4)':>9} {'TREET':>8} {'rel err':>8}")
     for d, c, f, v in rows:

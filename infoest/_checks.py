@@ -6,12 +6,15 @@ checks (NaN/inf) run only on concrete arrays, before any work is dispatched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+
+from infoest.ops import neighbors
 
 
 def is_concrete(x) -> bool:
@@ -106,3 +109,73 @@ def paired_samples(*arrays_and_names, min_samples: int = 2) -> tuple[Array, ...]
     same_n(**checked)
     dtype = jnp.result_type(*checked.values())
     return tuple(a.astype(dtype) for a in checked.values())
+
+
+def resolve_config(cls, config, options: dict):
+    """``config`` (default ``cls()``) with the keyword ``options`` replaced: how a trained
+    family's public function takes a config Module and/or its fields as keywords.
+
+    TypeError naming an unknown option or a ``config`` of the wrong type.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))}; {cls.__name__} "
+                        f"options: {', '.join(names)}")
+    if config is None:
+        return cls(**options)
+    if not isinstance(config, cls):
+        raise TypeError(f"`config` must be a {cls.__name__}, got {type(config).__name__}")
+    return dataclasses.replace(config, **options) if options else config
+
+
+def half_sample_size(n: int, block: int = 1) -> int:
+    """Rows m in each half-sample of n rows cut into blocks of ``block`` consecutive rows
+    ([`infoest.knn.half_sample_indices`][infoest.knn.half_sample_indices])."""
+    return (n // block // 2) * block
+
+
+def check_half_samples(n: int, k: int, *, theiler: int = 0, block: int = 1) -> None:
+    """Trace-time ``ValueError`` unless each half-sample of the kNN error bar keeps
+    k + 2·theiler + 1 rows."""
+    need = k + 2 * theiler + 1
+    if half_sample_size(n, block) < need:
+        minimum = 2 * block * -(-need // block)
+        raise ValueError(f"too few samples for k={k} (theiler={theiler}): got n={n}, need at "
+                         f"least {minimum} (the error bar uses half-samples)")
+
+
+def _check_jitter(jitter, key) -> None:
+    if jitter is None:
+        return
+    if is_concrete(jitter):
+        if float(jitter) < 0:
+            raise ValueError(f"`jitter` must be >= 0, got {float(jitter)}")
+        if float(jitter) > 0 and key is None:
+            raise ValueError("`jitter` > 0 needs a PRNG `key`")
+    elif key is None:
+        raise ValueError("a traced `jitter` needs a PRNG `key`")
+
+
+def check_knn_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: int = 0,
+                      algorithm: int = 1, block: int = 1) -> int:
+    """Validate the options of a kNN estimator (KL, KSG, Frenzel–Pompe, KSG TE); return k.
+
+    ``k``: a Python int with each half-sample of n rows (blocks of ``block``) keeping
+    k + 2·theiler + 1 rows; ``norm`` and ``backend`` among those of
+    [`infoest.ops.neighbors`][infoest.ops.neighbors]; ``algorithm`` 1 or 2; ``theiler`` a
+    non-negative int; ``jitter`` >= 0, and a number > 0 (or a traced one) needs ``key``.
+    """
+    k = check_k(k, n)
+    check_choice(norm, "norm", neighbors.NORMS)
+    check_choice(backend, "backend", neighbors.BACKENDS)
+    if algorithm not in (1, 2) or isinstance(algorithm, bool):
+        raise ValueError(f"`algorithm` must be 1 or 2, got {algorithm!r}")
+    if isinstance(theiler, bool) or not isinstance(theiler, int) or theiler < 0:
+        raise ValueError(f"`theiler` must be a non-negative Python int, got {theiler!r}")
+    if n < k + 2 * theiler + 1:
+        raise ValueError(f"too few samples for k={k} and `theiler`={theiler}: got n={n}, need "
+                         f"at least {k + 2 * theiler + 1}")
+    check_half_samples(n, k, theiler=theiler, block=block)
+    _check_jitter(jitter, key)
+    return k

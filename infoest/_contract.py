@@ -182,10 +182,30 @@ def input_checks(leaves, method: str) -> Checks:
     return checks
 
 
+#: Specific messages for a DEGENERATE status, keyed by a count in the diagnostics that says
+#: why (checked before the generic "degenerate data").
+DEGENERATE_REASONS = {
+    "duplicates": "degenerate data: exact duplicate rows (diagnostics['duplicates'] counts "
+                  "the surplus copies; throw=False keeps the value): kNN estimators assume "
+                  "continuous data and read copies as zero-distance neighbours, inflating the "
+                  "estimate. Remove repeated rows (e.g. bootstrap resamples); for data with "
+                  "atoms use discrete='mixed' (Gao et al. 2017)",
+    "zero_radius": "degenerate data: k or more exact copies of a sample (an atom; "
+                   "diagnostics['zero_radius'] counts them): the differential entropy is -inf",
+}
+
+
 def result_checks(estimate: Estimate, method: str) -> Checks:
-    """The family's own status, then a non-finite value with an ok status."""
+    """The family's own status (with a specific reason from ``DEGENERATE_REASONS`` where
+    the diagnostics give one), then a non-finite value with an ok status."""
     checks = Checks(method)
     family = estimate.status
+    for name, message in DEGENERATE_REASONS.items():
+        count = estimate.diagnostics.get(name) if isinstance(estimate.diagnostics, dict) \
+            else None
+        if count is not None:
+            checks.fail_if(jnp.any((family == Status.DEGENERATE) & (count > 0)),
+                           Status.DEGENERATE, message)
     for code in Status:
         if code != Status.OK:
             checks.fail_if(jnp.any(family == code), code, STATUS_TEXT[code])

@@ -180,14 +180,19 @@ def _kth(cand: Array, k_i: Array, k: int) -> Array:
     return jnp.take_along_axis(smallest, (k_i - 1)[:, None], axis=1)[:, 0]
 
 
+def _class_neighbors(labels: Array, k: int) -> tuple[Array, Array, Array, Array]:
+    """Per sample: its class id, the class size N_i, whether the class occurs at least twice
+    (usable), and the neighbour count k_i = min(k, N_i − 1) within the class (at least 1)."""
+    ids, _ = group_ids(labels)
+    size = jax.ops.segment_sum(jnp.ones_like(ids), ids, num_segments=ids.shape[0])[ids]
+    return ids, size, size > 1, jnp.clip(jnp.minimum(k, size - 1), 1, k)
+
+
 def _ross_terms(x: Array, labels: Array, k: int) -> tuple[Array, Array]:
     """Per-sample Ross terms ψ(k_i) − ψ(N_i) − ψ(m_i) (+ ψ(N) added by the caller's mean)
     and the mask of usable samples (class seen at least twice)."""
     n, dtype = x.shape[0], x.dtype
-    ids, _ = group_ids(labels)
-    size = jax.ops.segment_sum(jnp.ones_like(ids), ids, num_segments=n)[ids]
-    valid = size > 1
-    k_i = jnp.clip(jnp.minimum(k, size - 1), 1, k)
+    ids, size, valid, k_i = _class_neighbors(labels, k)
     cols = jnp.arange(n)
 
     def block(q):
@@ -290,10 +295,7 @@ def ksg_within_classes(x: Array, y: Array, z: Array, *, k: int = 3) -> Estimate:
     class occurs at least twice; stderr = sd(ξ)/√N. Nats.
     """
     n, dtype = x.shape[0], x.dtype
-    ids, _ = group_ids(z)
-    size = jax.ops.segment_sum(jnp.ones_like(ids), ids, num_segments=n)[ids]
-    valid = size > 1
-    k_i = jnp.clip(jnp.minimum(k, size - 1), 1, k)
+    ids, size, valid, k_i = _class_neighbors(z, k)
     cols = jnp.arange(n)
 
     def block(q):

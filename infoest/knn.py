@@ -20,7 +20,7 @@ Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-sa
 [`half_sample_indices`][infoest.knn.half_sample_indices]
 gives the index sets (blocks of consecutive rows for time series).
 
-Ties and degenerate data. Without ``key`` the estimators are deterministic: exact duplicates
+Ties and degenerate data. Without ``key`` the estimators are deterministic: exact ties
 give neighbour distances of 0, KSG MI/CMI stay finite (strict counts inside a zero radius
 are 0, so ψ(1) enters), and a KL radius of 0 (k or more copies of a sample: an atom) makes
 the entropy −∞ with status DEGENERATE (``diagnostics["zero_radius"]`` counts them). With
@@ -28,6 +28,19 @@ the entropy −∞ with status DEGENERATE (``diagnostics["zero_radius"]`` counts
 breaks the ties; noise below the dtype's resolution (≈1e-7 relative in float32) changes
 nothing, so the literature's 1e-8 (float64) is too small here. A constant variable gives MI
 and CMI exactly 0 and a KL entropy of −∞ (DEGENERATE).
+
+Duplicated rows (KSG MI, CMI and TE). An exact copy of a joint row has probability 0 under
+a continuous distribution, so copies mean either repeated samples (a bootstrap resample, data
+concatenated with itself) or atoms (discrete or rounded values). Neither has a KSG answer:
+every copy is a zero-distance neighbour of its twin in every subspace, which the estimator
+reads as dependence (bivariate normal ρ = 0.9, n = 500, k = 4: 0.93 nats; the same rows
+twice: 1.06; a bootstrap resample: 1.50), and jitter does not help (the copies stay each
+other's nearest neighbours). So the estimators count the surplus copies before any jitter
+(``diagnostics["duplicates"]`` = n − distinct rows, [infoest.ops.ties.duplicate_rows][]) and
+return status DEGENERATE when there are any: an error by default that says what to do,
+the (inflated) value kept with ``throw=False``. Remove repeated rows; for data with atoms use
+``discrete="mixed"`` (Gao, Kannan, Oh & Viswanath, NeurIPS 2017), which counts exact copies
+as atom mass by design. A constant variable still gives exactly 0 (status ok).
 """
 
 from __future__ import annotations
@@ -40,12 +53,14 @@ from jax import Array
 from jax.scipy.special import digamma
 
 from infoest import _checks
+from infoest._checks import check_half_samples, half_sample_size
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.ops import neighbors
 from infoest.ops.special import log_unit_ball_volume
 from infoest.ops.standardize import column_scale, is_constant
 from infoest.ops.standardize import standardize as standardize_columns
+from infoest.ops.ties import duplicate_rows
 
 __all__ = [
     "entropy",
@@ -55,6 +70,9 @@ __all__ = [
     "ksg_mi_core",
     "ksg_cmi_core",
     "prepare",
+    "constant_or_ties",
+    "check_half_samples",
+    "half_sample_size",
 ]
 
 _STATIC = ("k", "algorithm", "norm", "theiler", "backend")
@@ -173,11 +191,6 @@ def half_sample_indices(key: Array, n: int, *, block: int = 1,
     return rows.reshape(subsets, half * block)
 
 
-def half_sample_size(n: int, block: int = 1) -> int:
-    """Rows m in each half-sample of [`half_sample_indices`][infoest.knn.half_sample_indices]."""
-    return (n // block // 2) * block
-
-
 def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = SUBSETS):
     """Delete-d jackknife standard error from half-samples, in the same compiled call.
 
@@ -233,15 +246,6 @@ def value_backend(backend: str, dtype) -> str:
     return "brute" if backend == "auto" and jnp.dtype(dtype) == jnp.float64 else backend
 
 
-def check_half_samples(n: int, k: int, *, theiler: int = 0, block: int = 1) -> None:
-    """Trace-time ``ValueError`` unless each half-sample keeps k + 2·theiler + 1 rows."""
-    need = k + 2 * theiler + 1
-    if half_sample_size(n, block) < need:
-        minimum = 2 * block * -(-need // block)
-        raise ValueError(f"too few samples for k={k} (theiler={theiler}): got n={n}, need at "
-                         f"least {minimum} (the error bar uses half-samples)")
-
-
 # ----------------------------------------------------------------------------- validation
 
 #: Jitter (relative to each column's scale) applied when a ``key`` is given and ``jitter``
@@ -257,29 +261,13 @@ def resolve_jitter(jitter, key):
     return jitter
 
 
-def _check_options(n: int, k, *, norm: str, backend: str, jitter, key, theiler: int = 0,
-                   algorithm: int = 1, block: int = 1) -> int:
-    k = _checks.check_k(k, n)
-    _checks.check_choice(norm, "norm", neighbors.NORMS)
-    _checks.check_choice(backend, "backend", neighbors.BACKENDS)
-    if algorithm not in (1, 2) or isinstance(algorithm, bool):
-        raise ValueError(f"`algorithm` must be 1 or 2, got {algorithm!r}")
-    if isinstance(theiler, bool) or not isinstance(theiler, int) or theiler < 0:
-        raise ValueError(f"`theiler` must be a non-negative Python int, got {theiler!r}")
-    if n < k + 2 * theiler + 1:
-        raise ValueError(f"too few samples for k={k} and `theiler`={theiler}: got n={n}, need "
-                         f"at least {k + 2 * theiler + 1}")
-    check_half_samples(n, k, theiler=theiler, block=block)
-    if jitter is None:
-        return k
-    if _checks.is_concrete(jitter):
-        if float(jitter) < 0:
-            raise ValueError(f"`jitter` must be >= 0, got {float(jitter)}")
-        if float(jitter) > 0 and key is None:
-            raise ValueError("`jitter` > 0 needs a PRNG `key`")
-    elif key is None:
-        raise ValueError("a traced `jitter` needs a PRNG `key`")
-    return k
+def constant_or_ties(value, stderr, constant, copies):
+    """(value, stderr, status, copies) of a KSG estimate: exactly 0 for a constant variable;
+    status DEGENERATE (value kept) when the joint rows hold exact duplicates (``copies`` =
+    n − distinct rows, [infoest.ops.ties.duplicate_rows][]; see the module docstring)."""
+    copies = jnp.where(constant, 0, copies)
+    status = jnp.where(copies > 0, Status.DEGENERATE, Status.OK)
+    return (jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr), status, copies)
 
 
 def any_constant(*arrays: Array) -> Array:
@@ -339,10 +327,11 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
-    with the tree in low dimension.
+    with the tree (``backend="auto"`` picks it on CPU for d ≤ 4, or d ≤ 12 at n ≥ 500 000;
+    [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
     x = _checks.as_samples(x, "x")
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key)
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key)
     value, stderr, status, zero = _entropy(x, resolve_jitter(jitter, key), key, k=k,
                                            norm=norm, backend=backend)
     return make_estimate(value, stderr, status=status, method="kl", zero_radius=zero)
@@ -352,12 +341,13 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
 def _mi(x, y, jitter, key, *, k, algorithm, norm, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
+    copies = duplicate_rows(x, y)
     x, y = prepare(x, y, standardize=standardize, jitter=jitter, key=k_jitter)
     core = partial(ksg_mi_core, k=k, algorithm=algorithm, norm=norm)
     value = core(x, y, backend=value_backend(backend, x.dtype))
     stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
                               (x, y), k_sub)
-    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
+    return constant_or_ties(value, stderr, constant, copies)
 
 
 @register("mutual_information", "ksg", test_kwargs={"k": 3}, bench_kwargs={"k": 4}, min_n=4)
@@ -381,10 +371,11 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     stderr: delete-d jackknife over 20 half-samples in the same compiled call
     ([infoest.knn.subsample_stderr][]); sampling error only, not the bias.
 
-    Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties (exact duplicates)
+    Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties in one coordinate
     are broken by jitter when ``key`` is given; without a key the strict counts are kept
-    (deterministic). Duplicated rows are not independent samples: every copy is a
-    zero-distance neighbour of its twin, which raises the estimate (docs/classical.md).
+    (deterministic). Exact duplicate rows of (x, y) give status DEGENERATE (an error by
+    default; ``diagnostics["duplicates"]`` = n − distinct rows): copies inflate the estimate
+    and are not continuous data (module docstring; ``discrete="mixed"`` for data with atoms).
 
     Args:
         x, y: paired samples ``(n, dx)``, ``(n, dy)``; n ≥ 2(k + 1).
@@ -402,26 +393,30 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
-    half-samples; the tree backend (chosen on CPU for dx + dy ≤ 4) grows about as n log n.
+    half-samples; the tree backend grows about as n log n (``backend="auto"`` picks it on
+    CPU for dx + dy ≤ 4 with ``norm="max"``, or ≤ 12 at n ≥ 500 000; brute force on an
+    accelerator; [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        algorithm=algorithm)
-    value, stderr = _mi(x, y, resolve_jitter(jitter, key), key, k=k, algorithm=algorithm,
-                        norm=norm, standardize=bool(standardize), backend=backend)
-    return make_estimate(value, stderr, method="ksg")
+    value, stderr, status, copies = _mi(x, y, resolve_jitter(jitter, key), key, k=k,
+                                        algorithm=algorithm, norm=norm,
+                                        standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, status=status, method="ksg", duplicates=copies)
 
 
 @partial(jax.jit, static_argnames=("k", "norm", "theiler", "standardize", "backend"))
 def _cmi(x, y, z, jitter, key, *, k, norm, theiler, standardize, backend):
     k_jitter, k_sub = split_key(key)
     constant = any_constant(x, y)
+    copies = duplicate_rows(x, y, z)
     x, y, z = prepare(x, y, z, standardize=standardize, jitter=jitter, key=k_jitter)
     core = partial(ksg_cmi_core, k=k, norm=norm, theiler=theiler)
     value = core(x, y, z, backend=value_backend(backend, x.dtype))
     stderr = subsample_stderr(partial(core, backend=stderr_backend(backend, x.dtype)),
                               (x, y, z), k_sub)
-    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr)
+    return constant_or_ties(value, stderr, constant, copies)
 
 
 @register("conditional_mutual_information", "ksg", test_kwargs={"k": 3},
@@ -441,7 +436,8 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
     time series", PRL 99, 204101, 2007). Never a difference of two MI estimates.
 
     stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]).
-    A constant x or y gives exactly 0.
+    A constant x or y gives exactly 0; exact duplicate rows of (x, y, z) give status
+    DEGENERATE (``diagnostics["duplicates"]``; see the module docstring).
 
     Args:
         x, y, z: paired samples ``(n, d_*)``.
@@ -452,11 +448,13 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
         standardize, jitter, key, backend: as in
             [`mutual_information`][infoest.knn.mutual_information].
 
-    Cost: O(n² (dx + dy + dz)) brute force; tree on CPU for dx + dy + dz ≤ 4.
+    Cost: O(n² (dx + dy + dz)) brute force; ``backend="auto"`` picks the tree on CPU for
+    dx + dy + dz ≤ 4 with ``norm="max"`` (or ≤ 12 at n ≥ 500 000).
     """
     x, y, z = _checks.paired_samples((x, "x"), (y, "y"), (z, "z"))
-    k = _check_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
+    k = _checks.check_knn_options(x.shape[0], k, norm=norm, backend=backend, jitter=jitter, key=key,
                        theiler=theiler)
-    value, stderr = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k, norm=norm,
-                         theiler=theiler, standardize=bool(standardize), backend=backend)
-    return make_estimate(value, stderr, method="ksg")
+    value, stderr, status, copies = _cmi(x, y, z, resolve_jitter(jitter, key), key, k=k,
+                                         norm=norm, theiler=theiler,
+                                         standardize=bool(standardize), backend=backend)
+    return make_estimate(value, stderr, status=status, method="ksg", duplicates=copies)

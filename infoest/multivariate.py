@@ -17,11 +17,13 @@ via
 
 - ``"gaussian"``: closed form from the sample covariance (optionally after a Gaussian-copula
   transform of each column, as ``hoi``'s ``gc``); differentiable.
-- ``"ksg"``: from KSG mutual informations, Ω = 2 TC − S with TC = Σ_{i≥2} I(X_i; X_{<i}) and
-  S = Σ_i I(X_i; X_−i) — 2k − 1 KSG terms instead of 2k + 1 Kozachenko–Leonenko entropies,
-  because the biases of a signed sum of KL entropies do not cancel (Kraskov et al. 2004,
-  §II.B). All terms are computed in one ``vmap``: with the max-norm, KSG MI is unchanged
-  by zero columns, so every term is I(z ⊙ a; z ⊙ b) for column masks a, b of the same shape.
+- ``"ksg"``: every entropy of Ω = (k − 2) H(X) + Σ_i [H(X_i) − H(X_−i)] at the radius of
+  one joint-space k-NN search (max-norm; the log-radius terms cancel, as in KSG MI and the
+  Frenzel–Pompe CMI), then the bias of that estimate on Gaussian surrogates of the sample
+  correlation is subtracted ([`infoest.multivariate_knn`][infoest.multivariate_knn];
+  option ``surrogates``, default 4; 0 switches the correction off). Before session 6 this
+  method summed 2k − 1 KSG mutual informations, each with its own search, whose biases did
+  not cancel (−46 % to −300 % on synergistic systems; the table is in docs/classical.md).
 - ``"soi"``: SΩI, score-based ([`infoest.score.soi`][infoest.score.soi]).
 
 [`from_entropies`][infoest.multivariate.from_entropies] composes TC/DTC/Ω/S from any entropy
@@ -54,6 +56,8 @@ from infoest.gaussian import (
     plugin,
     sample_covariance,
 )
+from infoest.ops.standardize import is_constant
+from infoest.ops.ties import duplicate_rows
 
 __all__ = [
     "as_variables",
@@ -186,63 +190,29 @@ def _gaussian_gradient(z, shrinkage, *, sizes, copula):
     return jnp.stack(out)
 
 
-def _ksg_terms(sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column masks (a, b) and signs of the KSG terms of Ω = 2 TC − S, and which are TC."""
-    groups = _groups(sizes)
-    d = int(sum(sizes))
-    k = len(sizes)
-
-    def cols(vars_):
-        m = np.zeros(d, bool)
-        for v in vars_:
-            m[groups[v]] = True
-        return m
-
-    a, b, is_tc = [], [], []
-    for i in range(1, k):  # TC chain terms I(X_i; X_<i)
-        a.append(cols([i]))
-        b.append(cols(range(i)))
-        is_tc.append(True)
-    for i in range(k):  # S terms I(X_i; X_−i)
-        a.append(cols([i]))
-        b.append(cols([j for j in range(k) if j != i]))
-        is_tc.append(False)
-    return np.stack(a), np.stack(b), np.array(is_tc)
+_MEASURES = ("tc", "dtc", "o_information", "s_information")
 
 
-def _ksg_pair(z, *, sizes, k):
-    """(TC, S) from the 2k − 1 KSG terms of standardised z (one vmap over column masks)."""
-    from infoest import knn
+@functools.partial(jax.jit, static_argnames=("sizes", "k", "surrogates"))
+def _ksg_all(z, key, *, sizes, k, surrogates):
+    """{measure: (value, stderr)}: one-search kNN measures, Gaussian-reference corrected,
+    and the half-sample jackknife stderr of the whole corrected estimate."""
+    from infoest import knn, multivariate_knn
 
-    a, b, is_tc = _ksg_terms(sizes)
+    base = knn.subsample_key(key)
+    k_ref = jax.random.fold_in(base, 1)
 
-    def term(ma, mb):
-        return knn.ksg_mi_core(z * ma, z * mb, k=k, norm="max", backend="brute")
+    def core(x, s):
+        return multivariate_knn.corrected_measures(x, jax.random.fold_in(k_ref, s),
+                                                   sizes=sizes, k=k, surrogates=surrogates)
 
-    mis = jax.vmap(term)(jnp.asarray(a, z.dtype), jnp.asarray(b, z.dtype))
-    return jnp.stack([jnp.sum(jnp.where(is_tc, mis, 0.0)),
-                      jnp.sum(jnp.where(is_tc, 0.0, mis))])
-
-
-def _ksg_measures(pair):
-    tc, s = pair[..., 0], pair[..., 1]
-    return {"tc": tc, "dtc": s - tc, "o_information": 2 * tc - s, "s_information": s}
-
-
-@functools.partial(jax.jit, static_argnames=("sizes", "k"))
-def _ksg_all(z, key, *, sizes, k):
-    """{measure: (value, stderr)}: KSG terms and their half-sample jackknife stderr."""
-    from infoest import knn
-
-    z = knn.prepare(z)[0]
-    core = functools.partial(_ksg_pair, sizes=sizes, k=k)
-    full = _ksg_measures(core(z))
-    idx = knn.half_sample_indices(knn.subsample_key(key), z.shape[0])
+    full = core(z, 0)
+    idx = knn.half_sample_indices(base, z.shape[0])
     m = idx.shape[1]
-    halves = _ksg_measures(jax.lax.map(lambda i: core(z[i]), idx))
-    scale = m / (z.shape[0] - m)
-    return {name: (full[name], jnp.sqrt(scale * jnp.var(halves[name], ddof=1)))
-            for name in full}
+    tags = jnp.arange(1, idx.shape[0] + 1, dtype=idx.dtype)[:, None]  # surrogate key per half
+    halves = jax.lax.map(lambda a: core(z[a[1:]], a[0]), jnp.concatenate([tags, idx], 1))
+    stderr = jnp.sqrt(m / (z.shape[0] - m) * jnp.var(halves, axis=0, ddof=1))
+    return {name: (full[i], stderr[i]) for i, name in enumerate(_MEASURES)}
 
 
 def _all_measures(variables, method: str, key=None, **kwargs):
@@ -257,7 +227,7 @@ def _all_measures(variables, method: str, key=None, **kwargs):
         out = {"tc": (d["tc"], nan), "dtc": (d["dtc"], nan),
                "o_information": (est.value, est.stderr),
                "s_information": (d["tc"] + d["dtc"], nan)}
-        return out, est.status, "soi"
+        return out, est.status, "soi", {}
     z, sizes = as_variables(variables)
     if method == "gaussian":
         shrinkage = kwargs.pop("shrinkage", 0.0)
@@ -265,13 +235,29 @@ def _all_measures(variables, method: str, key=None, **kwargs):
         _reject_extra(kwargs)
         check_dimension(*z.shape, shrinkage, "`variables`")
         out, status = _gaussian_all(z, shrinkage, sizes=sizes, copula=bool(copula))
-        return out, status, method
+        return out, status, method, {}
     k = _checks.check_k(kwargs.pop("k", 4), z.shape[0])
+    surrogates = _surrogates(kwargs.pop("surrogates", SURROGATES), z.shape)
     _reject_extra(kwargs)
     from infoest import knn
 
     knn.check_half_samples(z.shape[0], k)
-    return _ksg_all(z, key, sizes=sizes, k=k), Status.OK, method
+    # exact duplicate rows inflate kNN terms: flagged as in knn (constant data gives 0)
+    copies = jnp.where(is_constant(z), 0, duplicate_rows(z))
+    status = jnp.where(copies > 0, Status.DEGENERATE, Status.OK)
+    out = _ksg_all(z, key, sizes=sizes, k=k, surrogates=surrogates)
+    return out, status, method, {"duplicates": copies}
+
+
+#: Gaussian surrogates of the KSG bias correction (``surrogates=`` of the ``"ksg"`` method).
+SURROGATES = 4
+
+
+def _surrogates(value, shape) -> int:
+    """The surrogate count: 0 (no correction) also when a half-sample has fewer than
+    Σ d_i + 2 rows (the sample correlation would be singular)."""
+    b = _checks.check_positive_int(value, "surrogates", minimum=0)
+    return b if shape[0] // 2 >= shape[1] + 2 else 0
 
 
 def _reject_extra(kwargs):
@@ -280,20 +266,21 @@ def _reject_extra(kwargs):
 
 
 def _estimate(which: str, variables, method: str, key, kwargs) -> Estimate:
-    out, status, m = _all_measures(variables, method, key=key, **kwargs)
+    out, status, m, extra = _all_measures(variables, method, key=key, **kwargs)
     value, stderr = out[which]
     tc, dtc = out["tc"][0], out["dtc"][0]
     return make_estimate(value, stderr, status=status, method=m, tc=tc, dtc=dtc,
-                         o_information=tc - dtc, s_information=tc + dtc)
+                         o_information=tc - dtc, s_information=tc + dtc, **extra)
 
 
 _STDERR = """
 
     stderr: ``"gaussian"``: delta method from the per-sample influence function of the
     log-dets ([infoest.gaussian.plugin][]); ``"ksg"``: delete-d jackknife over 20
-    half-samples of the whole sum of KSG terms ([infoest.knn.subsample_stderr][]; drawn
+    half-samples of the whole corrected kNN estimate ([infoest.knn.subsample_stderr][]; drawn
     from ``key``, a fixed key when None); sampling error only, not the bias. A constant
-    variable is independent of the others and adds 0 to every measure.
+    variable is independent of the others and adds 0 to every measure: Ω(X) is Ω of the
+    other variables (0 when fewer than three are left).
 """
 
 # ----------------------------------------------------------------------------- public
@@ -303,8 +290,9 @@ def o_information(variables, *, method: str = "gaussian", key=None, **kwargs) ->
     """O-information Ω = TC − DTC in nats (diagnostics: ``tc``, ``dtc``, ``s_information``).
 
     ``method``: ``"gaussian"`` (options ``shrinkage``, ``copula``; needs n ≥ Σ d_i + 2 or
-    ``shrinkage`` > 0), ``"ksg"`` (option ``k``; n ≥ 2(k + 1)) or ``"soi"`` (options of
-    [`infoest.score.soi.o_information`][infoest.score.soi.o_information], ``key=`` required).
+    ``shrinkage`` > 0), ``"ksg"`` (options ``k``, ``surrogates``; n ≥ 2(k + 1)) or ``"soi"``
+    (options of [`infoest.score.soi.o_information`][infoest.score.soi.o_information], ``key=``
+    required).
     """
     return _estimate("o_information", variables, method, key, kwargs)
 
@@ -364,13 +352,21 @@ def _gaussian_method(variables, *, shrinkage=0.0, copula: bool = False) -> Estim
 
 
 @register("o_information", "ksg", test_kwargs={"k": 3}, min_n=4)
-def _ksg_method(variables, *, k: int = 4, key=None) -> Estimate:
-    """KSG O-information Ω = 2 Σ_{i≥2} I(X_i; X_<i) − Σ_i I(X_i; X_−i) (max-norm KSG terms).
+def _ksg_method(variables, *, k: int = 4, surrogates: int = SURROGATES, key=None) -> Estimate:
+    """kNN O-information from one joint-space search, Gaussian-reference bias corrected.
 
-    stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]),
-    from ``key`` (a fixed key when None). Needs n ≥ 2(k + 1).
+    Ω̂ = (2 − m) ψ(k) + (m − 2) ψ(n) − Σ_i ⟨ψ(n_i + 1)⟩ + Σ_i ⟨ψ(n_−i + 1)⟩ for m variables
+    (max-norm; counts inside the joint k-th neighbour distance), minus its mean bias on
+    ``surrogates`` Gaussian surrogates of the sample correlation
+    ([`infoest.multivariate_knn`][infoest.multivariate_knn]; ``surrogates=0``: the
+    one-search estimate alone, also used when a half-sample has fewer than Σ d_i + 2 rows).
+
+    stderr: delete-d jackknife over 20 half-samples of the whole corrected estimate
+    ([infoest.knn.subsample_stderr][]; fresh surrogates per half-sample), from ``key`` (a
+    fixed key when None). Needs n ≥ 2(k + 1). Exact duplicate rows give status DEGENERATE
+    (``diagnostics["duplicates"]``; see [infoest.knn][]).
     """
-    return o_information(variables, method="ksg", k=k, key=key)
+    return o_information(variables, method="ksg", k=k, surrogates=surrogates, key=key)
 
 
 # ----------------------------------------------------------------------------- multiplets
@@ -399,8 +395,9 @@ def _multiplet_indices(k: int, orders: tuple[int, ...]) -> list[np.ndarray]:
             for s in orders]
 
 
-@functools.partial(jax.jit, static_argnames=("k", "orders", "method", "copula", "knn_k"))
-def _multiplets(z, shrinkage, *, k, orders, method, copula, knn_k):
+@functools.partial(jax.jit, static_argnames=("k", "orders", "method", "copula", "knn_k",
+                                             "surrogates"))
+def _multiplets(z, shrinkage, *, k, orders, method, copula, knn_k, surrogates):
     out = []
     if method == "gaussian":
         cov = _gaussian_cov(z, shrinkage, copula)
@@ -409,19 +406,23 @@ def _multiplets(z, shrinkage, *, k, orders, method, copula, knn_k):
     else:
         for idx in _multiplet_indices(k, orders):
             sizes = (1,) * idx.shape[1]
+            b = _surrogates(surrogates, (z.shape[0], idx.shape[1]))
 
-            def one(ii, sizes=sizes):
-                from infoest import knn
+            def one(ii, sizes=sizes, b=b):
+                from infoest import knn, multivariate_knn
 
-                pair = _ksg_pair(knn.prepare(z[:, ii])[0], sizes=sizes, k=knn_k)
-                return 2.0 * pair[0] - pair[1]
+                key = jax.random.fold_in(knn.subsample_key(None), 1)
+                return multivariate_knn.corrected_measures(
+                    z[:, ii], jax.random.fold_in(key, 0), sizes=sizes, k=knn_k,
+                    surrogates=b)[2]
 
             out.append(jax.lax.map(one, idx))
     return jnp.concatenate(out)
 
 
 def o_information_multiplets(x, *, orders: Sequence[int] = (3,), method: str = "gaussian",
-                             shrinkage=0.0, copula: bool = False, k: int = 4) -> MultipletTable:
+                             shrinkage=0.0, copula: bool = False, k: int = 4,
+                             surrogates: int = SURROGATES) -> MultipletTable:
     """Ω of every multiplet of the given ``orders`` (sizes) of the k scalar columns of ``x``.
 
     One compiled call: the covariance is computed once and Ω of all C(k, s) sub-matrices is
@@ -439,7 +440,8 @@ def o_information_multiplets(x, *, orders: Sequence[int] = (3,), method: str = "
     if not orders or orders[-1] > kvars:
         raise ValueError(f"`orders` must be sizes in [3, {kvars}], got {orders}")
     knn_k = _checks.check_k(k, z.shape[0]) if method == "ksg" else 0
+    surrogates = _checks.check_positive_int(surrogates, "surrogates", minimum=0)
     values = _multiplets(z, shrinkage, k=kvars, orders=orders, method=method,
-                         copula=bool(copula), knn_k=knn_k)
+                         copula=bool(copula), knn_k=knn_k, surrogates=surrogates)
     names = tuple(c for s in orders for c in itertools.combinations(range(kvars), s))
     return MultipletTable(names, values)

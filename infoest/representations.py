@@ -10,7 +10,9 @@ Wei et al., "Diff-eRank", NeurIPS 2024):
   ``vmap``-ped over layers of different widths;
 - [estimate_all][infoest.representations.estimate_all] /
   [layer_estimates][infoest.representations.layer_estimates]: several estimators on the same
-  data in one call, and that for every layer at once (``vmap`` over the layer axis);
+  data in one call (optionally sharing one bandwidth, resolved once), and that for every
+  layer at once: ``vmap`` over a padded layer axis, or over groups of equal width
+  ([width_groups][infoest.representations.width_groups]) for ragged layers;
 - [class_dsmi][infoest.representations.class_dsmi]: diffusion spectral mutual information
   with class labels computed on per-class blocks (cost O(C (1 + R) m³) with m the largest
   class, instead of O(C (1 + R) n³) for masks of the full n × n operator);
@@ -24,6 +26,7 @@ All values are in nats. Samples lie on axis 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -38,6 +41,7 @@ __all__ = [
     "flatten_samples",
     "stack_layers",
     "estimate_all",
+    "width_groups",
     "layer_estimates",
     "class_dsmi",
     "label_matrix_mi",
@@ -89,40 +93,91 @@ def stack_layers(activations: Sequence, *, width: int | None = None) -> tuple[Ar
     return stack, jnp.asarray(widths, jnp.int32)
 
 
-def estimate_all(z, estimators: Mapping[str, Estimator], *, key: Array | None = None
-                 ) -> dict[str, Any]:
+def estimate_all(z, estimators: Mapping[str, Estimator], *, key: Array | None = None,
+                 sigma=None) -> dict[str, Any]:
     """Evaluate several estimators on the same data; one dict, one trace.
 
     Each estimator is called as ``fn(z, key_i)`` with its own key (``fold_in(key, i)``, i its
     position in ``estimators``; ``None`` when ``key`` is None) and may return an
     [Estimate][infoest.Estimate] or any PyTree of arrays. Inside ``jax.jit`` the estimators
-    share one compiled program (common subexpressions, e.g. a shared affinity matrix, are
-    computed once by XLA).
+    share one compiled program.
+
+    With ``sigma`` (a number or a rule, ``"median"`` / ``"sqrt_dim"``, as in
+    `infoest.ops.kernels.bandwidth`) the bandwidth is resolved **once** on ``z`` and every
+    estimator is called as ``fn(z, key_i, s)`` with the resolved σ (a traced scalar): kernel
+    estimators on the same data then share one bandwidth instead of each recomputing the
+    median of the n (n − 1) / 2 pairwise distances (XLA does not merge those sorts; at
+    n = 300 the median costs more than the 300 × 300 eigenvalues of DSE). The values are
+    those of the estimators called with the rule itself.
     """
+    s = None if sigma is None else bandwidth(z, sigma)
     out = {}
     for i, (name, fn) in enumerate(estimators.items()):
-        out[name] = fn(z, None if key is None else jax.random.fold_in(key, i))
+        k = None if key is None else jax.random.fold_in(key, i)
+        out[name] = fn(z, k) if s is None else fn(z, k, s)
     return out
 
 
-def layer_estimates(stack: Array, estimators: Mapping[str, Estimator], *,
-                    key: Array | None = None) -> dict[str, Any]:
-    """[estimate_all][infoest.representations.estimate_all] for every layer of ``stack``.
-
-    ``stack`` has shape (L, n, D) (see [stack_layers][infoest.representations.stack_layers]);
-    the estimators are ``vmap``-ped over the layer axis, so the result holds arrays (or
-    [Estimate][infoest.Estimate]s) with a leading axis of length L. Layer l uses the key
-    ``fold_in(key, l)``. Call it inside your jitted evaluation step: one compiled call
-    evaluates every estimator on every layer.
-    """
-    stack = jnp.asarray(stack)
-    if stack.ndim != 3:
-        raise ValueError(f"`stack` must have shape (layers, n, d), got {stack.shape}")
-    layers = stack.shape[0]
+def _vmap_layers(stack: Array, estimators, key, indices, sigma) -> dict[str, Any]:
+    """`estimate_all` vmapped over ``stack: (G, n, d)``; row g is layer ``indices[g]`` and
+    uses the key ``fold_in(key, indices[g])``."""
+    run = partial(estimate_all, estimators=estimators, sigma=sigma)
     if key is None:
-        return jax.vmap(lambda z: estimate_all(z, estimators))(stack)
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(layers))
-    return jax.vmap(lambda z, k: estimate_all(z, estimators, key=k))(stack, keys)
+        return jax.vmap(lambda z: run(z))(stack)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(indices))
+    return jax.vmap(lambda z, k: run(z, key=k))(stack, keys)
+
+
+def width_groups(activations: Sequence) -> list[list[int]]:
+    """Indices of the layers that share a flattened width, in order of first appearance.
+
+    ``[[0, 1], [2], [3]]`` for widths (128, 128, 64, 10): the layers of each group can be
+    stacked without padding and ``vmap``-ped together.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, a in enumerate(activations):
+        groups.setdefault(flatten_samples(a).shape[1], []).append(i)
+    return list(groups.values())
+
+
+def layer_estimates(layers, estimators: Mapping[str, Estimator], *, key: Array | None = None,
+                    sigma=None) -> dict[str, Any]:
+    """[estimate_all][infoest.representations.estimate_all] for every layer at once.
+
+    ``layers`` is either
+
+    - one array of shape (L, n, D) (e.g. zero-padded by
+      [stack_layers][infoest.representations.stack_layers]): the estimators are ``vmap``-ped
+      over the layer axis; or
+    - a sequence of L activations ``(n, ...)`` of any widths: the layers are grouped by
+      flattened width ([width_groups][infoest.representations.width_groups]), each group is
+      stacked without padding and ``vmap``-ped, and the results are put back in layer order.
+      No padding: exact for every estimator (also width-dependent ones), and no work is spent
+      on zero columns (a CNN's 1 024-wide conv map next to its 10 logits).
+
+    The result holds arrays (or [Estimate][infoest.Estimate]s) with a leading axis of length L;
+    with ragged layers every estimator's output must have a shape that does not depend on the
+    width. Layer l uses the key ``fold_in(key, l)`` either way. ``sigma``: a bandwidth resolved
+    once per layer and shared by the estimators (see ``estimate_all``). Call it inside your
+    jitted evaluation step: one compiled call evaluates every estimator on every layer.
+    """
+    if not isinstance(layers, list | tuple):
+        stack = jnp.asarray(layers)
+        if stack.ndim != 3:
+            raise ValueError(f"`layers` must have shape (layers, n, d) or be a list of "
+                             f"layers, got shape {stack.shape}")
+        return _vmap_layers(stack, estimators, key, jnp.arange(stack.shape[0]), sigma)
+    flat = [flatten_samples(a) for a in layers]
+    if not flat:
+        raise ValueError("`layers`: give at least one layer")
+    if len({f.shape[0] for f in flat}) != 1:
+        raise ValueError(f"`layers` have different numbers of samples: "
+                         f"{sorted({f.shape[0] for f in flat})}")
+    groups = width_groups(flat)
+    parts = [_vmap_layers(jnp.stack([flat[i] for i in idx]), estimators, key, idx, sigma)
+             for idx in groups]
+    order = jnp.argsort(jnp.asarray([i for idx in groups for i in idx]))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs)[order], *parts)
 
 
 def _dse_block(z: Array, idx: Array, mask: Array, sigma: Array, t) -> Array:

@@ -12,6 +12,8 @@ common case, one mesh axis over all devices (of every process under `jax.distrib
   kNN (brute force) passes reference blocks round a ring of devices
   ([infoest.ops.neighbors][]).
 - [device_mesh][infoest.sharding.device_mesh]: the one-axis mesh both use.
+- [map_batch][infoest.sharding.map_batch]: an estimator over a sharded batch, every device
+  running its datasets in groups (on CPU one at a time: see its note on LAPACK).
 
 Run the estimate under `with jax.set_mesh(mesh):` so that code traced inside `jax.jit`
 (where an array does not carry its sharding in JAX's default auto-sharding mode) sees the
@@ -30,7 +32,7 @@ from jax.sharding import PartitionSpec as P
 
 from infoest.ops import placement
 
-__all__ = ["BATCH", "SAMPLES", "device_mesh", "shard_batch", "shard_samples"]
+__all__ = ["BATCH", "SAMPLES", "device_mesh", "map_batch", "shard_batch", "shard_samples"]
 
 #: mesh axis name for a batch of datasets.
 BATCH = "batch"
@@ -85,3 +87,39 @@ def shard_samples(x, mesh: Mesh | None = None):
         the array with sharding `NamedSharding(mesh, P("samples"))`.
     """
     return _put(x, device_mesh(SAMPLES) if mesh is None else mesh, SAMPLES)
+
+
+def map_batch(fn, *batched, group: int | None = None):
+    """`fn` applied to every dataset of a batch sharded on its leading axis; call it under
+    `jax.jit` and `jax.set_mesh(mesh)` (a mesh with a `"batch"` axis of D devices).
+
+    The batch `(B, ...)` is viewed as `(D, B/D, ...)`: `jax.vmap` over the D device rows
+    (sharded, so each device keeps its own datasets) and, on each device, `jax.lax.map` over
+    its B/D datasets in groups of `group` run side by side under `vmap`. The result is
+    `(B, ...)`, sharded like the input.
+
+    Why groups: on CPU, XLA runs each device's program on its intra-op thread pool (one
+    thread per core), and jaxlib's LAPACK kernels (Cholesky, triangular solve, eigh: the
+    Gaussian and spectral families) split a *batched* call over that same pool and wait
+    for the pieces. With as many forced host devices as cores, every pool thread can be
+    waiting for pieces that no free thread will run: a deadlock (seen with B = 256
+    datasets on 2 forced devices on 2 cores). Groups of one make every LAPACK call
+    unbatched. Default `group`: 1 on CPU, B/D (plain `vmap`) on accelerators.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    devices = mesh.shape[BATCH] if not mesh.empty and BATCH in mesh.axis_names else 1
+    size = np.shape(batched[0])[0]
+    if size % devices:
+        raise ValueError(f"the batch ({size}) must be divisible by the {devices} devices")
+    per = size // devices
+    if group is None:
+        group = 1 if placement.platform(batched) == "cpu" else per
+    split = [jax.numpy.reshape(a, (devices, per) + a.shape[1:]) for a in batched]
+    if devices > 1:
+        split = [jax.lax.with_sharding_constraint(a, P(BATCH)) for a in split]
+
+    def on_device(*parts):
+        return jax.lax.map(lambda args: fn(*args), parts, batch_size=min(group, per))
+
+    out = jax.vmap(on_device)(*split)
+    return jax.tree_util.tree_map(lambda a: jax.numpy.reshape(a, (size,) + a.shape[2:]), out)

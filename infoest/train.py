@@ -60,6 +60,11 @@ hashes by value, so equal configurations share one compilation (a `lambda` or
 recognise it: every new instance compiles again. Build such an instance once and reuse the
 same object, or pass a constructor.
 
+Dtype promotion. The loss and its gradients follow the caller's promotion rule (the
+conformance suite runs under `jax.numpy_dtype_promotion("strict")`); optax's own update runs
+under standard promotion, since Adam's bias correction raises a float to the int32 step
+count inside optax.
+
 EMA: with `ema_decay=β` the average $\bar\theta \leftarrow \beta\bar\theta + (1-\beta)\theta$
 (`optax.incremental_update`) is kept in `FitResult.ema_model`; evaluation then uses it.
 
@@ -105,6 +110,7 @@ from jax import Array
 from jax.custom_batching import custom_vmap
 
 from infoest._checks import check_positive_int, is_concrete
+from infoest.ops import placement
 
 __all__ = [
     "STATUS",
@@ -377,8 +383,11 @@ def step(state: TrainState, batch: Any, key: Array, *, objective: Objective,
     exploded = jnp.abs(loss) > hyper.max_loss
     good_loss = jnp.isfinite(loss) & ~exploded
     grads = jax.tree_util.tree_map(lambda g: jnp.where(good_loss, g, jnp.nan), grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    # optax's own arithmetic (Adam's bias correction: float ** int32 step count) needs
+    # standard promotion; the caller's loss and gradients above keep the caller's rule.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
     ok = good_loss & opt_state.last_finite & _tree_finite(params)
     new = dict(
         params=_select(ok, params, state.params),
@@ -460,8 +469,11 @@ def _drawer(data: Any, online: bool, sharding: Any) -> Callable[[Array, Array, A
             batch = data
         else:
             batch = jax.tree_util.tree_map(lambda a: a[rows], data)
-        if sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, sharding)
+        spec = sharding
+        if spec is None:  # samples sharded under `jax.set_mesh`: data-parallel steps
+            spec = placement.minibatch_spec(jax.tree_util.tree_leaves(batch)[0].shape[0])
+        if spec is not None:
+            batch = jax.lax.with_sharding_constraint(batch, spec)
         return batch
     return draw
 

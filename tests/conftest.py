@@ -13,6 +13,8 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
     ).strip()
 
+import contextlib  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -54,6 +56,26 @@ def inputs_for(quantity: str, n: int, seed: int = 0, dtype=np.float32) -> list:
     if quantity == "transfer_entropy":
         return coupled_ar(n, seed=seed, dtype=dtype)
     raise ValueError(quantity)
+
+
+@contextlib.contextmanager
+def _process_x64():
+    import jax
+
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", old)
+
+
+@pytest.fixture
+def global_x64():
+    """A context manager: float64 for the whole process inside ``with global_x64():``
+    (``jax.enable_x64`` is thread-local, and the tree backend's vmapped host callbacks run
+    on other threads, where it does not apply)."""
+    return _process_x64
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,8 +9,10 @@ a method (``conftest.inputs_for``) into a bad or extreme variant and says what m
   value checks, which run inside the compiled code);
 - ``"same"``: the estimate equals the one on the good data (status ok);
 - ``"zero"``: the quantity is 0 (MI, CMI, Ω, TE with a constant variable, and a spectral
-  entropy of a rank-one Gram matrix); for Shannon entropy the documented limit -inf with
-  status ``DEGENERATE`` (or a clear error);
+  entropy of a rank-one Gram matrix; Ω's data are one ``(n, 40)`` array, so "constant
+  variable" makes all 40 variables constant: Ω = 0. With some variables constant Ω is that
+  of the others, not 0 in general: docs/classical.md, "Degenerate data"); for Shannon
+  entropy the documented limit -inf with status ``DEGENERATE`` (or a clear error);
 - ``"shift"``: entropy of ``s·x`` is ``H(x) + d log s`` (Shannon entropy only);
 - ``"defined"``: a finite value with status ok, or a flagged status / clear error, never a
   silent NaN.
@@ -113,8 +115,10 @@ def _not_series(m) -> bool:
 
 
 def takes_learning_rate(m) -> bool:
-    """Trained methods: those whose family function (or the bound they wrap) has one."""
-    if "learning_rate" in inspect.signature(m.raw).parameters:
+    """Trained methods: those whose family function (or the bound they wrap) has one, as a
+    keyword or a registered continuous hyperparameter (a config field)."""
+    if "learning_rate" in inspect.signature(m.raw).parameters \
+            or "learning_rate" in (m.continuous or ()):
         return True
     return m.stochastic and m.quantity in ("mutual_information", "entropy") and \
         "steps" in m.test_kwargs

@@ -71,7 +71,20 @@ def batch_checks() -> dict:
             "devices": len(got.sharding.device_set), "spec": str(got.sharding.spec),
             "cpu_seconds": time.process_time() - start,
         }
+    out["mutual_information/gaussian/map_batch"] = map_batch_check(mesh)
     return out
+
+
+def map_batch_check(mesh) -> dict:
+    """`sharding.map_batch` (two datasets per device, one at a time) against `jax.vmap`."""
+    x, y = _pairs(2 * B, N, seed=4)
+    gauss = lambda a, b: infoest.mutual_information(a, b, method="gaussian").value
+    with jax.set_mesh(mesh):
+        got = jax.jit(lambda a, b: sharding.map_batch(gauss, a, b))(
+            sharding.shard_batch(x, mesh), sharding.shard_batch(y, mesh))
+    want = jax.jit(jax.vmap(gauss))(jnp.asarray(x), jnp.asarray(y))
+    return {"got": np.asarray(got).tolist(), "want": np.asarray(want).tolist(),
+            "devices": len(got.sharding.device_set), "spec": str(got.sharding.spec)}
 
 
 def _flops(fn, *args) -> float:
@@ -150,8 +163,29 @@ def devices_main() -> dict:
     return out
 
 
+#: a short SMILE fit (60 steps of 64-row minibatches, 16 rows per device on 4 devices,
+#: 32 per process on 2): trained enough to be far from 0, small enough to compile fast.
+SMILE = dict(steps=60, hidden=(16,), embed_dim=8, batch_size=64, learning_rate=5e-3,
+             select="last", patience=None)
+
+
+def smile(a, b):
+    """SMILE MI with a fixed key; data-parallel when run under a mesh with a samples axis."""
+    return infoest.mutual_information(a, b, method="smile", key=jax.random.key(3),
+                                      **SMILE).value
+
+
+def _gradient_all_reduce(text: str) -> bool:
+    """Whether a compiled program (its HLO text) all-reduces the critic's first-layer
+    gradients (f32[16,2]), i.e. each device took the loss of its own minibatch rows."""
+    return any(" all-reduce(" in ln and "f32[16,2]" in ln.split("all-reduce(")[0]
+               for ln in text.splitlines())
+
+
 def process_main(pid: int, port: int) -> dict:
-    """Two processes, one CPU device each, samples split between them (gloo collectives)."""
+    """Two processes, one CPU device each, samples split between them (gloo collectives):
+    Gaussian and KSG MI, and a data-parallel SMILE fit (the minibatch split over the
+    processes, gradients all-reduced inside the compiled training scan)."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid,
                                initialization_timeout=60)
@@ -162,15 +196,23 @@ def process_main(pid: int, port: int) -> dict:
     xs, ys = sharding.shard_samples(x[half], mesh), sharding.shard_samples(y[half], mesh)
     gauss = lambda a, b: infoest.mutual_information(a, b, method="gaussian").value
     ksg = lambda a, b: infoest.mutual_information(a, b, method="ksg", k=3).value
+    start, cpu = time.monotonic(), time.process_time()
     with jax.set_mesh(mesh):
         got = {"gaussian": float(jax.jit(gauss)(xs, ys)), "ksg": float(jax.jit(ksg)(xs, ys))}
-    local = jax.local_devices()[:1]
-    with jax.default_device(local[0]):
-        want = {"gaussian": float(gauss(x, y)),
-                "ksg": float(infoest.mutual_information(x, y, method="ksg", k=3,
-                                                        backend="brute").value)}
+        compiled = jax.jit(smile).lower(xs, ys).compile()
+        got["smile"] = float(compiled(xs, ys))
+        got["smile_gradient_all_reduce"] = _gradient_all_reduce(compiled.as_text())
+    # the single-process values, split between the two (the test merges them)
+    with jax.default_device(jax.local_devices()[0]):
+        if pid == 0:
+            want = {"gaussian": float(gauss(x, y)),
+                    "ksg": float(infoest.mutual_information(x, y, method="ksg", k=3,
+                                                            backend="brute").value)}
+        else:
+            want = {"smile": float(smile(x, y))}
     result = {"process": pid, "processes": jax.process_count(),
-              "devices": jax.device_count(), "got": got, "want": want}
+              "devices": jax.device_count(), "got": got, "want": want,
+              "seconds": time.monotonic() - start, "cpu_seconds": time.process_time() - cpu}
     jax.distributed.shutdown()
     return result
 

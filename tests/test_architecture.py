@@ -25,12 +25,8 @@ SHARED = {"ops", "nn", "train", "_checks", "_estimate", "_registry", "_contract"
 
 #: Known violations (issue #15 item 3): check -> {key: reason}.
 KNOWN: dict[str, dict[str, str]] = {
-    "cycles": {
-        "infoest.tasks.bmi <-> infoest.tasks.distributions":
-            "distributions re-exports the BMI tasks defined on top of it",
-    },
+    "cycles": {},
     "private": {
-        "infoest.temporal.ksg -> infoest.knn._check_options": "temporal reuses knn's checks",
     },
 }
 

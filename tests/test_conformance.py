@@ -70,14 +70,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_vmap_equals_loop": {
     },
     "test_float64": {
-        'mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'conditional_mutual_information:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'transfer_entropy:ksg':
-            'int32/int64 mixing under strict promotion (x64)',
-        'o_information:ksg':
-            'int32/int64 mixing under strict promotion',
     },
     "test_no_recompile": {
         'o_information:soi|joint_share':
@@ -88,16 +80,8 @@ PENDING: dict[str, dict[str, str]] = {
     "test_grad": {
     },
     "test_value_rows_eager": {
-        'o_information:ksg|constant variable':
-            'constant variable: 6.228263854980469 vs 0.0 (tolerance 0.0106)',
-        'o_information:ksg|all rows identical':
-            'all rows identical: 6.228263854980469 vs 0.0 (tolerance 0.0106)',
     },
     "test_value_rows_under_vmap": {
-        'o_information:ksg|constant variable':
-            'constant variable: 6.228265762329102 vs 0.0 (tolerance 0.0106)',
-        'o_information:ksg|all rows identical':
-            'all rows identical: 6.228265762329102 vs 0.0 (tolerance 0.0106)',
     },
     "test_error_rows_eager": {
     },
@@ -136,46 +120,13 @@ def per_case(test: str, rows, selected=None):
     return out
 
 
-#: Methods that fail strict promotion: dsmi in its own code, and those whose training step
-#: calls ``optax.adam``, whose bias correction computes ``float ** int32`` inside optax
-#: itself. They run the suite
-#: under standard promotion, and ``test_strict_promotion`` keeps them listed (strict xfail)
-#: until the training driver wraps the optax update in
-#: ``jax.numpy_dtype_promotion("standard")`` (or optax is fixed).
-OPTAX_PROMOTION = {
-    "mutual_information:dsmi": "float32/int32 mixing in the family under strict promotion",
-} | {
-    f"{q}:{n}": "optax.adam bias correction (float ** int32) fails strict promotion"
-    for q, n in [("entropy", "minde"), ("mutual_information", "minde"),
-                 ("mutual_information", "smile"), ("mutual_information", "mine"),
-                 ("mutual_information", "nwj"), ("mutual_information", "infonce"),
-                 ("mutual_information", "dv"), ("o_information", "soi"),
-                 ("transfer_entropy", "treet")]
-}
-PENDING["test_strict_promotion"] = OPTAX_PROMOTION
-
-
-def _promotion_for(request) -> str:
-    callspec = getattr(request.node, "callspec", None)
-    m = callspec.params.get("m") if callspec else None
-    if m is not None and mid(m) in OPTAX_PROMOTION and \
-            request.node.originalname != "test_strict_promotion":
-        return "standard"
-    return "strict"
-
-
 @pytest.fixture(autouse=True)
-def _strict_promotion(request):
-    """The suite runs with strict dtype promotion: no silent float64/int mixing (except the
-    methods listed in ``OPTAX_PROMOTION``)."""
-    with jax.numpy_dtype_promotion(_promotion_for(request)):
+def _strict_promotion():
+    """The suite runs with strict dtype promotion: no silent float64/int mixing. (The
+    training driver runs optax's own update under standard promotion: Adam's bias correction
+    computes ``float ** int32`` inside optax.)"""
+    with jax.numpy_dtype_promotion("strict"):
         yield
-
-
-@pytest.mark.parametrize("m", per_method("test_strict_promotion"))
-def test_strict_promotion(m):
-    est = _call(m, _good(m))
-    assert int(est.status) == Status.OK and np.isfinite(float(est.value))
 
 
 # ----------------------------------------------------------------------------- calls
@@ -221,8 +172,13 @@ def _jitted(m):
 
 
 @_per_method_cache
+def _eager_estimate(m):
+    """The eager estimate on the good data (strict promotion, like every test here)."""
+    return _call(m, _good(m))
+
+
 def _eager(m) -> float:
-    return float(_call(m, _good(m)).value)
+    return float(_eager_estimate(m).value)
 
 
 #: Trained methods run this subset of the batchable rows (each row is one more training run).
@@ -242,8 +198,7 @@ def _batch(m):
     members = [good, _good(m, seed=1)] + [c.make(m, [np.array(a) for a in good]) for c in cases]
     with jax.numpy_dtype_promotion("standard"):  # only stacking the inputs
         stacked = [np.stack(arrs) for arrs in zip(*members, strict=True)]
-    with jax.numpy_dtype_promotion("standard" if mid(m) in OPTAX_PROMOTION else "strict"):
-        est = jax.jit(jax.vmap(lambda *a: _call(m, a, throw=False)))(*stacked)
+    est = jax.jit(jax.vmap(lambda *a: _call(m, a, throw=False)))(*stacked)
     index = {c.name: 2 + i for i, c in enumerate(cases)}
     return est, index
 
@@ -257,7 +212,7 @@ def _element(est, i):
 
 @pytest.mark.parametrize("m", per_method("test_returns_finite_scalar_estimate"))
 def test_returns_finite_scalar_estimate(m):
-    est = _call(m, _good(m))
+    est = _eager_estimate(m)
     assert isinstance(est, infoest.Estimate)
     assert est.value.shape == () and est.status.shape == ()
     assert est.value.dtype == jnp.float32
@@ -267,7 +222,7 @@ def test_returns_finite_scalar_estimate(m):
 
 @pytest.mark.parametrize("m", per_method("test_finite_stderr"))
 def test_finite_stderr(m):
-    est = _call(m, _good(m))
+    est = _eager_estimate(m)
     stderr = float(est.stderr)
     assert math.isfinite(stderr) and stderr >= 0, f"{mid(m)}: stderr {stderr}"
 

@@ -13,6 +13,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _load(name):
+    if str(EXAMPLES) not in sys.path:  # the examples import their sibling `_common`
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -21,8 +23,8 @@ def _load(name):
 
 
 def _finite(tree):
-    if isinstance(tree, dict):
-        return all(_finite(v) for v in tree.values())
+    if isinstance(tree, dict):  # timings are measured, not results
+        return all(_finite(v) for k, v in tree.items() if k != "timing")
     if isinstance(tree, list | tuple):
         return all(_finite(v) for v in tree)
     return bool(np.isfinite(tree))
@@ -38,6 +40,14 @@ def test_representations_during_training_smoke(tmp_path):
     assert clean["test_acc_last"] > 0.5
     # DSE is bounded by log n of the held-out subset (150 rows)
     assert max(clean["dse"]["max"]) <= np.log(150) + 1e-4
+    _timing_reported(report["mlp"]["timing"])
+
+
+def _timing_reported(timing):
+    """Training and estimate seconds per epoch, wall and CPU, both positive."""
+    for part in ("train_per_epoch", "estimates_per_epoch"):
+        assert timing[part]["wall_s"] > 0 and timing[part]["cpu_s"] >= 0
+    assert timing["evaluations_per_epoch"] > 0
 
 
 def test_info_regularised_training_smoke(tmp_path):
@@ -46,6 +56,7 @@ def test_info_regularised_training_smoke(tmp_path):
     assert _finite(report)
     # the penalty lowers the held-out I(Z; S) already after two epochs
     assert report["lambda_3"]["mi_s"] < report["lambda_0"]["mi_s"]
+    _timing_reported(report["timing"])
 
 
 def test_language_model_matrix_entropy_smoke(tmp_path):
@@ -60,6 +71,18 @@ def test_language_model_matrix_entropy_smoke(tmp_path):
     trunc, full = np.array(s["key_trunc_per_layer_trained"]), np.array(
         s["key_full_per_layer_trained"])
     assert np.all((trunc >= 0) & (trunc <= full + 1e-6) & (full <= 1 + 1e-6))
+    _timing_reported(s["timing"])
+
+
+def test_clock_amortises_the_estimates_over_epochs():
+    clock = _load("_common").Clock()
+    clock.wall = {"train": [9.0, 1.0, 1.0, 3.0], "estimates": [50.0, 2.0, 2.0]}
+    clock.cpu = {"train": [5.0, 0.5, 0.5, 0.5], "estimates": [20.0, 1.0, 1.0]}
+    clock.load = [2.0, 3.0]
+    t = clock.report("train", "estimates", epochs=4)  # 3 evaluations over 4 epochs
+    assert t["train_per_epoch"] == {"wall_s": 1.0, "cpu_s": 0.5}  # medians without the first
+    assert t["estimates_per_epoch"] == {"wall_s": 1.5, "cpu_s": 0.75}
+    assert t["ratio_cpu"] == 1.5 and t["first_call_wall_s"] == {"train": 9.0, "estimates": 50.0}
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ parity with a plain numpy implementation, degenerate data and bad input."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import jax
@@ -14,18 +13,6 @@ from scipy.special import digamma
 
 import infoest
 from infoest import gaussian, knn
-
-
-@contextlib.contextmanager
-def global_x64():
-    """float64 for the whole process (``jax.enable_x64`` is thread-local, and the tree
-    backend's vmapped host callbacks run on other threads, where it does not apply)."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", old)
 
 RHO = 0.75
 TRUE_MI_RHO = -0.5 * np.log(1 - RHO**2)  # 0.413339
@@ -163,7 +150,7 @@ def small():
 
 
 @pytest.mark.parametrize("backend", ["brute", "tree"])
-def test_parity_with_numpy(small, backend):
+def test_parity_with_numpy(small, backend, global_x64):
     x, y, z = small
     with global_x64():
         for algorithm in (1, 2):
@@ -180,7 +167,7 @@ def test_parity_with_numpy(small, backend):
     np.testing.assert_allclose(float(got32), np_ksg(x, y, 3), atol=1e-5)
 
 
-def test_parity_euclidean(small):
+def test_parity_euclidean(small, global_x64):
     x, y, _ = small
     with global_x64():
         got = knn.entropy(x, k=4, norm="euclidean")
@@ -200,7 +187,7 @@ def test_jitter_is_traced_under_jit(small):
     np.testing.assert_allclose(b, float(knn.mutual_information(x, y)), atol=1e-6)
 
 
-def test_theiler_window_matches_numpy(small):
+def test_theiler_window_matches_numpy(small, global_x64):
     x, y, z = small
     for theiler in (0, 5):
         want = np_cmi(x, y[:, :1], z, 4, theiler=theiler)

@@ -57,6 +57,45 @@ def test_layer_estimates_match_per_layer_calls_and_padding_is_exact():
     np.testing.assert_allclose(out["dsmi"].value[0], one.value, rtol=1e-4, atol=1e-6)
 
 
+def test_ragged_layers_grouped_by_width_and_shared_bandwidth():
+    """A list of layers is grouped by width (no padding: exact also for width-dependent
+    conventions), results come back in layer order with layer l's key fold_in(key, l), and
+    ``sigma=`` resolves one bandwidth per layer that every estimator receives."""
+    layers = _layers(2)  # widths 7, 12, 2
+    layers.append(np.random.default_rng(5).normal(size=(120, 7)).astype(np.float32))
+    assert rep.width_groups(layers) == [[0, 3], [1], [2]]
+    labels = jnp.arange(120) % 3
+    estimators = {
+        "dse": lambda z, k, s: spectral.dse(z, sigma=s),
+        "sigma": lambda z, k, s: s,
+        "log_d": lambda z, k, s: spectral.matrix_entropy(z, normalize="log_d").value,
+        "dsmi": lambda z, k, s: rep.class_dsmi(z, labels, n_classes=3, max_class_size=40,
+                                               key=k, sigma=s),
+    }
+    key = jax.random.PRNGKey(4)
+    out = jax.jit(lambda ls: rep.layer_estimates(ls, estimators, key=key, sigma="median"))(
+        layers)
+    assert out["dse"].value.shape == (4,)
+    for layer, raw in enumerate(layers):
+        flat = raw.reshape(120, -1)
+        np.testing.assert_allclose(out["sigma"][layer],
+                                   np.sqrt(np.median(_pair_sq(flat)) / 2), rtol=1e-5)
+        np.testing.assert_allclose(out["dse"].value[layer],
+                                   spectral.dse(flat, sigma="median").value, rtol=2e-5)
+        np.testing.assert_allclose(out["log_d"][layer], spectral.matrix_entropy(
+            flat, normalize="log_d").value, rtol=2e-5)
+        one = rep.class_dsmi(flat, labels, n_classes=3, max_class_size=40, sigma="median",
+                             key=jax.random.fold_in(jax.random.fold_in(key, layer), 3))
+        np.testing.assert_allclose(out["dsmi"].value[layer], one.value, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        rep.layer_estimates([layers[0], layers[2][:10]], estimators)
+
+
+def _pair_sq(x):
+    d2 = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
+    return d2[np.triu_indices(len(x), 1)]
+
+
 def _clusters(c, m, d=5, spread=1e-3, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(c), m)
@@ -106,3 +145,28 @@ def test_label_matrix_mi_closed_forms_and_gradient():
     zr = jnp.asarray(np.random.default_rng(1).normal(size=(100, 3)), jnp.float32)
     g = jax.grad(lambda a: rep.label_matrix_mi(a, labels).value)(zr)
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.abs(g).sum()) > 0
+
+
+@pytest.mark.parametrize("n", [2, 3, 40, 41])
+def test_median_bandwidth_is_the_exact_median_with_its_gradient(n):
+    """The bisection median (shared by every kernel estimator) equals the sort-based
+    median, ties and even counts included, and passes the same gradient."""
+    from infoest.ops import kernels
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    if n > 3:  # (with two points a zero distance is the median: σ = 1 by the rule)
+        x[1] = x[0]  # a zero distance
+        x[3:6] = x[2]  # tied distances
+    d2 = _pair_sq(x)
+    np.testing.assert_allclose(float(kernels.median_bandwidth(jnp.asarray(x))),
+                               np.sqrt(np.median(d2) / 2), rtol=1e-6)
+
+    def by_sort(a):
+        iu = jnp.triu_indices(n, k=1)
+        return jnp.sqrt(jnp.median(kernels.sq_distances(a)[iu]) / 2)
+
+    # gradient on tie-free data (with tied medians both are valid, differently split)
+    x = jnp.asarray(rng.normal(size=(n, 3)), jnp.float32)
+    np.testing.assert_allclose(np.asarray(jax.grad(kernels.median_bandwidth)(x)),
+                               np.asarray(jax.grad(by_sort)(x)), atol=1e-6)

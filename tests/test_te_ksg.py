@@ -1,27 +1,12 @@
 """KSG transfer entropy: AR(1) closed form, parity with infomeasure, surrogates, Theiler."""
 
 
-import contextlib
-
 import jax
 import numpy as np
 import pytest
 
 import infoest
 from infoest.tasks import processes
-
-
-@contextlib.contextmanager
-def global_x64():
-    """float64 for the whole process (``jax.enable_x64`` is thread-local, and the tree
-    backend's vmapped host callbacks run on other threads, where it does not apply)."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", old)
-
 
 TRUTH = 0.5 * np.log(55 / 42)  # 0.134832 nats
 
@@ -39,7 +24,7 @@ def test_ksg_te_recovers_ar1_truth(ar_long):
     assert abs(float(infoest.transfer_entropy(y, x, method="ksg"))) < 0.01
 
 
-def test_parity_with_infomeasure(ar_long):
+def test_parity_with_infomeasure(ar_long, global_x64):
     im = pytest.importorskip("infomeasure")
     x, y = (a[:2000].astype(np.float64) for a in ar_long)
     with global_x64():

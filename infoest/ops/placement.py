@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import jax
 from jax.sharding import NamedSharding
 
-__all__ = ["SAMPLES", "sample_sharding", "on_many_devices", "platform"]
+__all__ = ["SAMPLES", "sample_sharding", "on_many_devices", "platform", "minibatch_spec"]
 
 #: the mesh axis name that marks the sample axis as sharded (also infoest.sharding.SAMPLES).
 SAMPLES = "samples"
@@ -76,3 +76,15 @@ def platform(arrays: Sequence) -> str:
     if not mesh.empty and mesh.abstract_device is not None:
         return mesh.abstract_device.platform
     return jax.default_backend()
+
+
+def minibatch_spec(rows: int):
+    """`PartitionSpec("samples")` when the ambient mesh (`jax.set_mesh`) has a `"samples"`
+    axis of size > 1 that divides `rows`, else None: the training driver constrains each
+    minibatch to it, so every device computes the loss of its rows and XLA all-reduces the
+    gradient inside the compiled loop (data-parallel training of a sample-sharded dataset)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or SAMPLES not in mesh.axis_names:
+        return None
+    size = mesh.shape[SAMPLES]
+    return jax.sharding.PartitionSpec(SAMPLES) if size > 1 and rows % size == 0 else None

@@ -20,7 +20,6 @@ This module also holds the divergence test shared by both estimators,
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import final
 
@@ -31,6 +30,7 @@ import numpy as np
 from jax import Array
 
 from infoest import _checks
+from infoest._checks import resolve_config as resolve
 
 __all__ = ["MINDEConfig", "SOIConfig", "resolve", "ema_decay", "training_diverged",
            "network_options", "EXPLODE", "AUTO_NETWORK_MAX_DIM"]
@@ -209,23 +209,6 @@ class SOIConfig(eqx.Module):
             v = np.asarray(self.marginal_share)
             if not np.all(np.isfinite(v) & (v >= 0) & (v < 1)):
                 raise ValueError(f"`marginal_share` must lie in [0, 1), got {v.tolist()}")
-
-
-def resolve(cls, config, options: dict):
-    """``config`` (default ``cls()``) with the keyword ``options`` replaced.
-
-    TypeError naming an unknown option or a ``config`` of the wrong type.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))}; {cls.__name__} "
-                        f"options: {', '.join(names)}")
-    if config is None:
-        return cls(**options)
-    if not isinstance(config, cls):
-        raise TypeError(f"`config` must be a {cls.__name__}, got {type(config).__name__}")
-    return dataclasses.replace(config, **options) if options else config
 
 
 def ema_decay(cfg, dtype) -> Array:

@@ -83,13 +83,13 @@ def _dsmi_terms(w, g, codes, ranks, t, n_classes):
     def per_class(args):
         c, class_ranks = args
         mask = (codes == c).astype(w.dtype)
-        n_c = jnp.sum(mask)
+        n_c = jnp.sum(codes == c)  # an int, like the ranks it is compared with
         cond = entropy_of(w * mask)
         marg = jax.lax.map(lambda r: entropy_of(w * (r < n_c).astype(w.dtype)), class_ranks)
         share = jnp.sum(w * mask) / jnp.sum(w)
         return share * (jnp.mean(marg) - cond), share**2 * jnp.var(marg) / marg.shape[0]
 
-    return jax.lax.map(per_class, (jnp.arange(n_classes), ranks))
+    return jax.lax.map(per_class, (jnp.arange(n_classes, dtype=codes.dtype), ranks))
 
 
 @partial(jax.jit, static_argnames=("rule", "n_classes", "num_repetitions"))

@@ -4,7 +4,7 @@ Every task is a [`Task`][infoest.tasks.Task]: a name, the quantity it measures, 
 in nats
 and a pure-JAX ``sampler(key, n)`` returning the positional data arguments of that quantity's
 entry point. Constructors live in the family modules
-([`distributions`][infoest.tasks.distributions],
+([`distributions`][infoest.tasks.distributions], [`bmi`][infoest.tasks.bmi],
 [`blocks`][infoest.tasks.blocks], [`processes`][infoest.tasks.processes],
 `spectral`) and are re-exported here.
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from infoest.tasks import blocks, bmi, distributions, processes, spectral
 from infoest.tasks._task import Task
+from infoest.tasks.bmi import bmi_v1
 from infoest.tasks.distributions import (
     additive_uniform,
     asinh,
     bivariate_normal,
-    bmi_v1,
     gaussian_chain,
     gaussian_entropy,
     gaussian_o_information,
@@ -40,7 +40,7 @@ from infoest.tasks.distributions import (
 )
 
 #: The modules searched by `all_tasks`, each optionally defining ``tasks(quick)``.
-MODULES = (distributions, blocks, processes, spectral)
+MODULES = (bmi, distributions, blocks, processes, spectral)
 
 
 def all_tasks(quantity: str | None = None, *, quick: bool = False) -> list[Task]:

@@ -1,6 +1,6 @@
 """The ground-truth task type shared by every family's tasks and by ``infoest bench``.
 
-Discovery protocol: a module listed in ``infoest.tasks.MODULES`` (``distributions``,
+Discovery protocol: a module listed in ``infoest.tasks.MODULES`` (``bmi``, ``distributions``,
 ``blocks``, ``processes``, ``spectral``) contributes to ``infoest bench`` by defining
 
     def tasks(quick: bool = False) -> list[Task]: ...

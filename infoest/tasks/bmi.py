@@ -60,6 +60,7 @@ __all__ = [
     "spiral_map",
     "swiss_roll",
     "swiss_roll_map",
+    "tasks",
     "wiggly",
     "wiggly_x",
     "wiggly_y",
@@ -233,6 +234,15 @@ def _bmi_v1() -> tuple[Task, ...]:
     suite = one_dim + [swiss_roll(uniform)] + multinormals + students + variants
     assert len(suite) == 40
     return tuple(standardized(t) for t in suite)
+
+
+def tasks(quick: bool = False) -> list[Task]:
+    """The mutual-information tasks of ``infoest bench``: the 40 BMI v1 tasks, or with
+    ``quick`` two of them (the standardised 2-pair normal and Student-t, ν = 2, both 2 × 2:
+    same shapes, so a compiled estimator is reused on the second)."""
+    if quick:
+        return [standardized(multinormal_sparse(2, 2)), standardized(student_t(2, 2, 2))]
+    return bmi_v1()
 
 
 #: Task families of the BMI v1 suite, for reports: (name prefix or marker, family label).

@@ -30,8 +30,10 @@ a fixed
   invertible map applied to each variable separately leaves MI, CMI and Ω unchanged; and
   [`standardized`][infoest.tasks.distributions.standardized] (per-column empirical standardisation,
   the BMI protocol).
-- [`bmi_v1`][infoest.tasks.distributions.bmi_v1] — all 40 BMI v1 tasks, standardised (defined in
-  [infoest.tasks.bmi][], which adds the bimodal, wiggly, spiral and Swiss-roll maps).
+
+The 40 standardised BMI v1 tasks are assembled from these in [infoest.tasks.bmi][] (which adds
+the bimodal, wiggly, spiral and Swiss-roll maps and contributes the MI tasks of
+``infoest bench``).
 
 Other quantities: [`gaussian_entropy`][infoest.tasks.distributions.gaussian_entropy],
 [`student_t_entropy`][infoest.tasks.distributions.student_t_entropy],
@@ -69,7 +71,6 @@ __all__ = [
     "half_cube",
     "asinh",
     "standardized",
-    "bmi_v1",
     "gaussian_entropy",
     "student_t_entropy",
     "uniform_entropy",
@@ -284,13 +285,6 @@ def standardized(task: Task) -> Task:
     return Task(task.name, task.quantity, task.value, sampler, task.params)
 
 
-def bmi_v1() -> list[Task]:
-    """All 40 BMI v1 tasks, standardised (see [infoest.tasks.bmi.bmi_v1][])."""
-    from infoest.tasks import bmi  # bmi builds on this module's constructors
-
-    return bmi.bmi_v1()
-
-
 # ----------------------------------------------------------------------------- entropy
 
 
@@ -414,22 +408,20 @@ def _synergy_triplet() -> np.ndarray:
 
 def tasks(quick: bool = False) -> list[Task]:
     """This module's ground-truth tasks for ``infoest bench`` (``quick``: one or two per
-    quantity)."""
+    quantity): entropy, conditional MI and O-information (the MI tasks are
+    [infoest.tasks.bmi][]'s)."""
     return list(_tasks(quick))
 
 
 @functools.cache
 def _tasks(quick: bool) -> tuple[Task, ...]:
-    # Same shapes (2 + 2 dims), so a compiled estimator is reused on the second task.
-    mi_quick = [standardized(multinormal_sparse(2, 2)), standardized(student_t(2, 2, 2))]
     ent_quick = [gaussian_entropy(_equicorrelated(3, 0.5) * 2.0, name="gaussian-entropy-3d")]
     cmi_quick = [gaussian_chain(0.5)]
     oinfo_quick = [gaussian_o_information(_equicorrelated(3, 0.7),
                                           name="gaussian-oinfo-redundant-3-0.7")]
     if quick:
-        return (*mi_quick, *ent_quick, *cmi_quick, *oinfo_quick)
+        return (*ent_quick, *cmi_quick, *oinfo_quick)
     return (
-        *bmi_v1(),
         *ent_quick,
         gaussian_entropy(np.eye(10), name="gaussian-entropy-10d"),
         student_t_entropy(2, 3.0),

@@ -23,6 +23,7 @@ from infoest._estimate import Estimate, make_estimate
 from infoest._registry import register
 from infoest.gaussian import (
     check_dimension,
+    cmi_span,
     cmi_terms,
     conditional_mutual_information_from_cov,
     newey_west_lags,
@@ -52,7 +53,9 @@ def _run(x, y, key, shrinkage, *, lags, surrogates, surrogate, block):
     q = x_past.shape[1] * y_now.shape[1]
     terms = cmi_terms(y_now.shape[1], x_past.shape[1], y_past.shape[1])
     value, stderr, status = plugin(jnp.concatenate([y_now, x_past, y_past], axis=1), terms,
-                                   shrinkage, lags=newey_west_lags(n), dof=q)
+                                   shrinkage, lags=newey_west_lags(n), dof=q,
+                                   span=cmi_span(y_now.shape[1], x_past.shape[1],
+                                                 y_past.shape[1]))
     diag["chi2_p_value"] = gammaincc(q / 2.0, n * jnp.maximum(value, 0.0))
     return value, stderr, status, diag
 
@@ -77,7 +80,9 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         key: PRNG key for the surrogates.
 
     The value is computed from the sample correlation of the embedding (scale invariant,
-    overflow safe); a constant source or target gives 0.
+    overflow safe); a constant source or target gives 0, and so does a source whose past
+    the target's past spans exactly (e.g. TE(X → X); span rule of
+    [infoest.gaussian.plugin][]).
 
     stderr: delta method from the per-row influence function of the four log-dets
     ([infoest.gaussian.plugin][]) with the Newey–West long-run variance (bandwidth

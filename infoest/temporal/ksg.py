@@ -21,12 +21,12 @@ import functools
 import math
 
 import jax
-import jax.numpy as jnp
 
 from infoest import _checks, knn
 from infoest._estimate import Estimate, make_estimate
 from infoest._registry import register
 from infoest.knn import ksg_cmi_core
+from infoest.ops.ties import duplicate_rows
 from infoest.temporal import _common
 from infoest.temporal.embedding import embed
 
@@ -56,6 +56,7 @@ def _run(x, y, jitter, key, *, lags, k, norm, theiler, standardize, backend, sur
         k_noise, k_sur, k_sub = tuple(jax.random.split(key, 3))
         k_sub = knn.subsample_key(k_sub)
     constant = knn.any_constant(x, y)
+    copies = duplicate_rows(*embed(x, y, lags))
     x, y = knn.prepare(x, y, standardize=standardize, jitter=jitter, key=k_noise)
     core = functools.partial(te_from_embedding, k=k, norm=norm, theiler=theiler,
                              backend=knn.value_backend(backend, x.dtype))
@@ -66,7 +67,8 @@ def _run(x, y, jitter, key, *, lags, k, norm, theiler, standardize, backend, sur
                                backend=knn.stderr_backend(backend, x.dtype))
     stderr = knn.subsample_stderr(halves, rows, k_sub,
                                   block=serial_block(rows[0].shape[0], theiler))
-    return jnp.where(constant, 0.0, value), jnp.where(constant, 0.0, stderr), diag
+    value, stderr, status, copies = knn.constant_or_ties(value, stderr, constant, copies)
+    return value, stderr, status, dict(diag, duplicates=copies)
 
 
 @register("transfer_entropy", "ksg", min_samples=64, test_kwargs={"k": 3}, min_n=8)
@@ -100,6 +102,9 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
     stderr: delete-d jackknife over 20 half-samples made of blocks of ⌈n^{1/3}⌉ consecutive
     embedded rows (serial dependence kept inside blocks; [infoest.knn.subsample_stderr][]),
     in the same compiled call; sampling error only. A constant source or target gives exactly 0.
+    Exact duplicate embedded rows (a repeated or discrete-valued series) give status
+    DEGENERATE with ``diagnostics["duplicates"]`` = rows − distinct rows (see
+    [infoest.knn][]; ``discrete="source"``/``"both"`` for discrete series).
 
     Returns:
         Estimate; with surrogates, diagnostics ``p_value``, ``null_mean``, ``null_std``,
@@ -109,12 +114,12 @@ def transfer_entropy(source, target, *, history=1, source_history=None, delay=1,
         source, target, history=history, source_history=source_history, delay=delay, tau=tau,
         source_tau=source_tau, surrogates=surrogates, surrogate=surrogate, block=block, key=key)
     n = lags.n_rows(x.shape[0])
-    k = knn._check_options(n, k, norm=norm, backend=backend, jitter=jitter, key=key,
-                           theiler=theiler, block=serial_block(n, theiler))
+    k = _checks.check_knn_options(n, k, norm=norm, backend=backend, jitter=jitter, key=key,
+                                  theiler=theiler, block=serial_block(n, theiler))
     if surrogate_batch is not None:
         _checks.check_positive_int(surrogate_batch, "surrogate_batch")
-    value, stderr, diag = _run(x, y, knn.resolve_jitter(jitter, key), key, lags=lags, k=k,
+    value, stderr, status, diag = _run(x, y, knn.resolve_jitter(jitter, key), key, lags=lags, k=k,
                                norm=norm, theiler=theiler, standardize=bool(standardize),
                                backend=backend, surrogates=surrogates, surrogate=surrogate,
                                block=block, batch_size=surrogate_batch)
-    return make_estimate(value, stderr, method="ksg", **diag)
+    return make_estimate(value, stderr, status=status, method="ksg", **diag)

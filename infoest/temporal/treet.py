@@ -52,11 +52,12 @@ from infoest.nn.transformer import stacked_transformers
 from infoest.ops.special import logmeanexp
 from infoest.ops.standardize import is_constant, standardize
 from infoest.temporal import _common
+from infoest.temporal.config import TREETConfig
 from infoest.temporal.embedding import embed
 from infoest.train import fit
 
-__all__ = ["transfer_entropy", "windows", "critic_scores", "dv_terms", "dv_stderr",
-           "make_critics"]
+__all__ = ["TREETConfig", "transfer_entropy", "windows", "critic_scores", "dv_terms",
+           "dv_stderr", "make_critics"]
 
 #: a DV term beyond EXPLODE · (1 + log n) nats marks the training as diverged
 EXPLODE = 10.0
@@ -146,8 +147,10 @@ def _diverged(result, dv, n_windows: int, learning_rate):
     return result.failed | ~lr_ok | ~weights_ok | ~dv_ok
 
 
-@functools.partial(jax.jit, static_argnames=("lags", "steps", "batch_size", "draws"))
-def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
+@functools.partial(jax.jit, static_argnames=("lags",))
+def _run(critics, x, y, key, cfg: TREETConfig, *, lags):
+    steps, batch_size, draws = cfg.steps, cfg.batch_size, cfg.draws
+    learning_rate = cfg.learning_rate.astype(x.dtype)
     y_seq, x_seq = windows(*embed(standardize(x), standardize(y), lags), lags.history)
     n, window, dy = y_seq.shape
     low, high = y_seq.min(axis=(0, 1)), y_seq.max(axis=(0, 1))
@@ -179,11 +182,11 @@ def _run(critics, x, y, key, learning_rate, *, lags, steps, batch_size, draws):
 
 
 @register("transfer_entropy", "treet", stochastic=True, min_samples=64, min_n=MIN_N,
+          continuous=("learning_rate",),
           test_kwargs={"steps": 3, "batch_size": 16, "width": 4, "ff_width": 4},
           bench_kwargs={"steps": 500})
-def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, batch_size=256,
-                     learning_rate=2e-3, width=32, heads=1, ff_width=64, layers=1,
-                     draws=1) -> Estimate:
+def transfer_entropy(source, target, *, key, history=5, delay=1,
+                     config: TREETConfig | None = None, **options) -> Estimate:
     """TREET estimate of TE(source → target) (or, with ``delay=0``, directed information), nats.
 
     Args:
@@ -192,43 +195,32 @@ def transfer_entropy(source, target, *, key, history=5, delay=1, steps=2000, bat
         history: memory m; the critics see windows of m + 1 time steps (target lags 1..m,
             source lags u..u+m).
         delay: source–target delay u ≥ 0 (0: x_t enters, directed information).
-        steps, batch_size, learning_rate: Adam training of both critics (one compiled scan
-            through [`infoest.train.fit`][infoest.train.fit]); ``learning_rate`` is traced.
-        width, heads, ff_width, layers: transformer size (TREET's d_model, n_heads, d_ff).
-        draws: reference draws per window for the log-mean-exp term.
+        config: a [TREETConfig][infoest.temporal.config.TREETConfig] (default: its defaults).
+        **options: any field of `TREETConfig`, overriding `config`: `steps`, `batch_size`,
+            `learning_rate` (Adam training of both critics, one compiled scan through
+            [`infoest.train.fit`][infoest.train.fit]; `learning_rate` is traced), `width`,
+            `heads`, `ff_width`, `layers` (transformer size), `draws` (reference draws per
+            window).
 
     Returns:
         Estimate with its standard error ([dv_stderr][infoest.temporal.treet.dv_stderr])
         and diagnostics ``dv_y``, ``dv_xy`` (final DV terms), ``train_curve`` (per-step
         minibatch estimate) and ``train_status`` (the driver's code).
     """
+    cfg = _checks.resolve_config(TREETConfig, config, options)
     x, y, lags, _ = _common.prepare(
         source, target, history=history, source_history=history + 1 if isinstance(
             history, int) else history, delay=delay, tau=1, source_tau=1, surrogates=0,
         surrogate="shuffle", block=None, key=key, min_rows=4)
     if key is None:
         raise ValueError("TREET is stochastic: pass an explicit PRNG `key=`")
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("width", width),
-                        ("heads", heads), ("ff_width", ff_width), ("layers", layers),
-                        ("draws", draws)):
-        _checks.check_positive_int(value, name)
-    _check_learning_rate(learning_rate)
     k_init, k_run = jax.random.split(key)
-    critics = make_critics(x.shape[1] + y.shape[1], k_init, width=width, heads=heads,
-                           ff_width=ff_width, layers=layers, dtype=x.dtype)
-    value, stderr, diverged, diag = _run(critics, x, y, k_run, learning_rate, lags=lags,
-                                         steps=steps, batch_size=batch_size, draws=draws)
+    critics = make_critics(x.shape[1] + y.shape[1], k_init, width=cfg.width, heads=cfg.heads,
+                           ff_width=cfg.ff_width, layers=cfg.layers, dtype=x.dtype)
+    value, stderr, diverged, diag = _run(critics, x, y, k_run, cfg, lags=lags)
     const = is_constant(x) | is_constant(y)  # TE with a constant series is 0
     value = jnp.where(const, 0.0, value).astype(x.dtype)
     stderr = jnp.where(const, 0.0, stderr).astype(x.dtype)
     status = jnp.where(diverged & ~const, Status.DIVERGED, Status.OK)
     return make_estimate(value, stderr, status=status, method="treet", **diag)
 
-
-def _check_learning_rate(learning_rate) -> None:
-    """ValueError for a concrete learning rate that is not finite and positive (a traced
-    one that makes training diverge is reported by the status)."""
-    if _checks.is_concrete(learning_rate):
-        lr = np.asarray(learning_rate)
-        if not np.all(np.isfinite(lr) & (lr > 0)):
-            raise ValueError(f"`learning_rate` must be finite and > 0, got {lr.tolist()}")

@@ -103,7 +103,8 @@ def k_smallest(dist: Array, k: int, lay: Layout) -> tuple[Array, Array]:
 
 def row_count(mask: Array, lay: Layout) -> Array:
     """Row sums of a boolean (rows, n_pad) mask as int32 (reduced over a major axis first)."""
-    return mask.astype(jnp.int32).reshape(mask.shape[0], lay.m, lay.chunk).sum(1).sum(1)
+    return mask.astype(jnp.int32).reshape(mask.shape[0], lay.m, lay.chunk).sum(
+        1, dtype=jnp.int32).sum(1, dtype=jnp.int32)
 
 
 def group_distance(dists: Sequence[Array], group: Sequence[int]) -> Array:
