@@ -120,7 +120,8 @@ def takes_learning_rate(m) -> bool:
     if "learning_rate" in inspect.signature(m.raw).parameters \
             or "learning_rate" in (m.continuous or ()):
         return True
-    return m.stochastic and m.quantity == "mutual_information" and "steps" in m.test_kwargs
+    return m.stochastic and m.quantity in ("mutual_information", "entropy") and \
+        "steps" in m.test_kwargs
 
 
 def _below_min(m, good):

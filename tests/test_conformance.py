@@ -84,8 +84,6 @@ PENDING: dict[str, dict[str, str]] = {
     "test_error_rows_under_jit": {
     },
     "test_learning_rate_rows": {
-        'entropy:minde':
-            'learning_rate=nan: Estimate(-8.592 ± 2.2 nats) with status ok',
     },
 }
 

@@ -48,10 +48,7 @@ def _text_outside_math_and_code(html: str) -> str:
 
 
 #: Pages with known unrendered TeX (page -> cause); an entry whose page is clean must go.
-KNOWN_UNRENDERED = {
-    "score/index.html": "inline $...$ broken over lines in score/minde.py (module docstring "
-                        "line 15, entropy docstring line 148) and docs/score.md line 84",
-}
+KNOWN_UNRENDERED: dict[str, str] = {}
 
 
 def test_site_has_no_raw_roles_or_unrendered_math(site):

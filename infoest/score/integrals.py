@@ -119,14 +119,16 @@ def soi_integrand(denoiser, index: np.ndarray, subsets: Array):
 
 
 def monte_carlo(integrand, x0: Array, key, *, mc_iter: int = 1, batch_size: int | None = None,
-                beta_min=sde.BETA_MIN, beta_max=sde.BETA_MAX, t_eps=sde.T_EPS):
+                beta_min=sde.BETA_MIN, beta_max=sde.BETA_MAX, t_eps=sde.T_EPS,
+                weights: Array | None = None):
     """Importance-sampled ∫ estimates of ``integrand`` over the samples ``x0: (n, D)``.
 
     Each of ``mc_iter`` passes draws a fresh (t, ε) per sample, t ~ q(t) stratified over the
     samples ([`sde.sample_time`][infoest.score.sde.sample_time]); contributions are weighted by
     [`sde.is_weight`][infoest.score.sde.is_weight].
     Returns (mean, stderr) of the per-sample averages, each with the trailing shape of the
-    integrand.
+    integrand. With ``weights: (n,)`` the mean is the weighted one, Σ w_i g_i / Σ w_i (a
+    Bayesian-bootstrap replicate), and the stderr that of this ratio to first order.
     """
     n = x0.shape[0]
     dtype = x0.dtype
@@ -145,6 +147,8 @@ def monte_carlo(integrand, x0: Array, key, *, mc_iter: int = 1, batch_size: int 
         return vals * w.reshape((n,) + (1,) * (vals.ndim - 1)).astype(dtype)
 
     per_sample = jax.lax.map(one_pass, jax.random.split(key, mc_iter)).mean(0)
-    mean = per_sample.mean(0)
-    stderr = per_sample.std(0, ddof=1) / jnp.sqrt(jnp.asarray(n, dtype))
+    w = jnp.ones((n,), dtype) if weights is None else weights.astype(dtype) / weights.mean()
+    w = w.reshape((n,) + (1,) * (per_sample.ndim - 1))
+    mean = (w * per_sample).mean(0)
+    stderr = (w * (per_sample - mean)).std(0, ddof=1) / jnp.sqrt(jnp.asarray(n, dtype))
     return mean, stderr

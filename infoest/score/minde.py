@@ -5,25 +5,38 @@ ICLR 2024 (arXiv 2310.09031). One amortised score network (`infoest.score.networ
 trained on the standardised samples; the estimates are importance-sampled integrals of
 score differences over the VP SDE (`infoest.score.integrals`), in nats:
 
-- MINDE-C: $I = \\int_0^1 \\tfrac12\\beta(t)\\,E\\|s_{X|Y}(x_t|y_0) - s_X(x_t)\\|^2 dt$
-- MINDE-C(σ): $I = \\int \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 - \\|s_X - s_{ref}\\|^2] dt$
-  $= H(X) - H(X|Y)$
-- MINDE-J: $I = \\int \\tfrac12\\beta\\,E\\|s_{XY}(x_t, y_t) - [s_{X|Y}(x_t|y_0),
-  s_{Y|X}(y_t|x_0)]\\|^2 dt$
-- MINDE-J(σ): $I = \\int \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 + \\|s_{Y|X} -
-  s_{ref}\\|^2 - \\|s_{XY} - s_{ref}\\|^2] dt$
-- entropy: $H(X) = \\tfrac d2 \\log 2\\pi e - \\int \\tfrac12\\beta\\,E\\|s_X - s_{ref}\\|^2 dt
-  + \\sum_j \\log \\mathrm{sd}_j$
+- MINDE-C:
+  $$I = \\int_0^1 \\tfrac12\\beta(t)\\,E\\|s_{X|Y}(x_t|y_0) - s_X(x_t)\\|^2 dt$$
+- MINDE-C(σ), $H(X) - H(X|Y)$:
+  $$I = \\int_0^1 \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 - \\|s_X - s_{ref}\\|^2]\\,dt$$
+- MINDE-J:
+  $$I = \\int_0^1 \\tfrac12\\beta\\,E\\|s_{XY}(x_t, y_t) - [s_{X|Y}(x_t|y_0),
+  s_{Y|X}(y_t|x_0)]\\|^2 dt$$
+- MINDE-J(σ):
+  $$I = \\int_0^1 \\tfrac12\\beta\\,E[\\|s_{X|Y} - s_{ref}\\|^2 + \\|s_{Y|X} -
+  s_{ref}\\|^2 - \\|s_{XY} - s_{ref}\\|^2]\\,dt$$
+- entropy:
+  $$H(X) = \\tfrac d2 \\log 2\\pi e - \\int_0^1 \\tfrac12\\beta\\,E\\|s_X -
+  s_{ref}\\|^2 dt + \\sum_j \\log \\mathrm{sd}_j$$
 
 with the reference N(0, I), $s_{ref}(x_t) = -x_t$ (the KL of the diffused data to it vanishes
 at T = 1 up to $e^{-10}$); the last term of H undoes the per-column standardisation. The σ
 variants follow the corrected formulas of the authors' code (commit 612d6f7).
 
-**stderr.** The estimate is the mean over the n training rows of a per-row integrand
-(averaged over `mc_iter` fresh (t, ε) draws); `stderr` is the standard deviation of those
-per-row values over $\\sqrt n$. It covers the sampling variance of the data given the trained
-network and the Monte-Carlo noise of (t, ε); it does not cover the network's training noise
-or its bias (measured coverage: `docs/score.md`, "Error bars").
+**stderr.** With `replicates=S ≥ 2` (a [MINDEConfig][infoest.score.config.MINDEConfig]
+option) S networks are trained, each on a Bayesian-bootstrap reweighting of the rows (Rubin,
+"The Bayesian bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$ with
+$e_i \\sim \\mathrm{Exp}(1)$, applied to the training loss and to the estimation average),
+in one vmapped call. The estimate is the mean of the S replicate estimates and `stderr` their
+standard deviation: it covers the sampling variance of the data *through the training*
+(an estimator fitted to its sample fluctuates like a plug-in estimate, with variance
+$\\mathrm{Var}[\\log p(x, y) - \\log p(x) - \\log p(y)]/n$, which no spread over rows of
+one trained network sees), the training noise and the Monte-Carlo noise of (t, ε); it is
+conservative by the training part, which the mean of S divides by S. It does not cover the
+bias (under-training, heavy tails). With one network (`replicates=1`, the default, S× cheaper)
+`stderr` is the spread over rows of the per-row integrand (averaged over `mc_iter` fresh
+(t, ε) draws) over $\\sqrt n$: a lower bound, which misses the training noise and the
+fitting to the sample (measured coverage: `docs/score.md`, "Error bars").
 
 **Status.** `Status.DIVERGED` when training diverged
 ([training_diverged][infoest.score.config.training_diverged]: a non-finite loss, gradient or
@@ -46,7 +59,13 @@ from infoest import _checks
 from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.score import sde
-from infoest.score.config import MINDEConfig, ema_decay, resolve, training_diverged
+from infoest.score.config import (
+    MINDEConfig,
+    ema_decay,
+    network_options,
+    resolve,
+    training_diverged,
+)
 from infoest.score.data import prepare
 from infoest.score.integrals import MINDE_TERMS, kl_integrand, minde_integrand, monte_carlo
 from infoest.score.masks import minde_masks, var_index
@@ -60,36 +79,74 @@ _BENCH = dict(steps=2000, batch_size=128, mc_iter=4)
 MIN_N = 16
 
 
-def _gauss(d: int, dtype):
-    """Entropy of N(0, I_d): (d/2) log(2πe)."""
-    return jnp.asarray(0.5 * d * np.log(2 * np.pi * np.e), dtype)
+def _entropy(kl, second, log_sd):
+    """Per replicate H = (d/2) log 2π + ½ E_w‖x_0‖² − KL + Σ_j log sd_j for the KL ``(S,)``
+    of the standardised (reweighted) data to N(0, I) and their second moments ``(S, d)``
+    (each 1 without reweighting, giving (d/2) log 2πe)."""
+    d = second.shape[1]
+    return (0.5 * d * np.log(2 * np.pi) + 0.5 * second.sum(1) - kl + log_sd.sum()).astype(
+        kl.dtype)
 
 
-@eqx.filter_jit
-def _minde_core(z, key, cfg: MINDEConfig, sizes, masks_key):
-    """Train and integrate; returns (mean, stderr) of the terms, log column scales, the
-    training curve and a diverged flag."""
-    index = var_index(sizes)
-    masks = minde_masks(masks_key) if masks_key in ("c", "j") else np.ones((1, 1), np.int32)
-    kfit, kest, knoise = jax.random.split(key, 3)
-    z, log_sd = prepare(z, knoise)
+def _replicate(z, key, cfg: MINDEConfig, index, masks, masks_key, weighted: bool):
+    """One network: train on ``z`` (Bayesian-bootstrap weighted when ``weighted``) and
+    integrate. Returns the terms' (mean, stderr over rows), the weighted second moment of
+    every column, the training curve and a diverged flag."""
+    kfit, kest, kw = jax.random.split(key, 3)
     dtype = z.dtype
+    w = None
+    if weighted:  # Rubin (1981): flat-Dirichlet weights, here with mean 1
+        e = jax.random.exponential(kw, (z.shape[0],), dtype)
+        w = e / e.mean()
     net, result = train_score_net(z, index, masks, key=kfit, steps=cfg.steps,
                                   batch_size=cfg.batch_size,
                                   learning_rate=cfg.learning_rate.astype(dtype),
                                   width=cfg.width, ema_decay=ema_decay(cfg, dtype),
-                                  schedule=cfg.schedule)
+                                  schedule=cfg.schedule, weights=w,
+                                  **network_options(cfg, z.shape[1]))
     den = denoiser(net, index)
     if masks_key in ("c", "j"):
         integrand = minde_integrand(den, index, masks_key)
     else:
         integrand = kl_integrand(den, index)
-    mean, se = monte_carlo(integrand, z, kest, mc_iter=cfg.mc_iter, batch_size=cfg.eval_batch)
-    dim = z.shape[1]
+    mean, se = monte_carlo(integrand, z, kest, mc_iter=cfg.mc_iter, batch_size=cfg.eval_batch,
+                           weights=w)
+    second = jnp.mean(z * z if w is None else w[:, None] * z * z, axis=0)
     diverged = training_diverged(result, net, mean, learning_rate=cfg.learning_rate,
                                  loss_ref=2.0,
-                                 value_ref=2.0 * sde.is_normaliser() * dim)
-    return mean, se, log_sd, result.train_loss, diverged
+                                 value_ref=2.0 * sde.is_normaliser() * z.shape[1])
+    return mean, se, second, result.train_loss, diverged
+
+
+@eqx.filter_jit
+def _minde_core(z, key, cfg: MINDEConfig, sizes, masks_key):
+    """Train ``cfg.replicates`` networks and integrate; returns per replicate (leading axis)
+    the terms' mean and row stderr and the columns' second moments, then the log column
+    scales, the mean training curve and a diverged flag."""
+    index = var_index(sizes)
+    masks = minde_masks(masks_key) if masks_key in ("c", "j") else np.ones((1, 1), np.int32)
+    knoise, krep = jax.random.split(key)
+    z, log_sd = prepare(z, knoise)
+    keys = jax.random.split(krep, cfg.replicates)
+    weighted = cfg.replicates > 1
+
+    def one(k):
+        return _replicate(z, k, cfg, index, masks, masks_key, weighted)
+
+    if weighted:
+        mean, se, second, loss, diverged = jax.vmap(one)(keys)
+    else:
+        mean, se, second, loss, diverged = jax.tree_util.tree_map(
+            lambda a: a[None], one(keys[0]))
+    return mean, se, second, log_sd, loss.mean(0), jnp.any(diverged)
+
+
+def _combine(values, row_se):
+    """Estimate and stderr from per-replicate values ``(S, ...)``: their mean and standard
+    deviation (S ≥ 2), or the row stderr of the single network (S = 1)."""
+    if values.shape[0] == 1:
+        return values[0], row_se[0]
+    return values.mean(0), values.std(0, ddof=1)
 
 
 def _status(diverged):
@@ -112,10 +169,11 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
             `eval_batch`, `learning_rate`, `ema_decay`, `schedule`), overriding `config`.
 
     Returns:
-        `Estimate` with ``value`` the chosen variant, ``stderr`` its standard error over
-        rows and (t, ε) draws (module docstring), and diagnostics ``mi``/``mi_sigma`` (both
-        forms), ``entropy`` (H(X) for ``"c"``, H(X, Y) for ``"j"``, the by-product) and
-        ``train_loss``.
+        `Estimate` with ``value`` the chosen variant, ``stderr`` its standard error (module
+        docstring: the spread of the replicate networks, or with one network the spread
+        over rows), and diagnostics ``mi``/``mi_sigma`` (both forms), ``entropy`` (H(X)
+        for ``"c"``, H(X, Y) for ``"j"``, the by-product), ``replicates`` (the chosen form
+        per replicate network) and ``train_loss`` (mean over the replicates).
     """
     cfg = resolve(MINDEConfig, config, options)
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
@@ -124,20 +182,21 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
         raise TypeError(f"`sigma` must be a bool, got {type(sigma).__name__}")
     sizes = (x.shape[1], y.shape[1])
     z = jnp.concatenate([x, y], axis=1)
-    mean, se, log_sd, loss, diverged = _minde_core(z, key, cfg, sizes, variant)
+    mean, se, second, log_sd, loss, diverged = _minde_core(z, key, cfg, sizes, variant)
     terms = dict(zip(MINDE_TERMS[variant], range(3), strict=True))
     pick = terms["mi_sigma"] if sigma else terms["mi"]
-    # Entropy by-product: standardised data have ½E‖x_0‖² = d/2 exactly.
     d = sizes[0] if variant == "c" else sum(sizes)
-    kl = mean[terms[f"h_{'x' if variant == 'c' else 'xy'}_kl"]]
-    ent = _gauss(d, z.dtype) - kl + log_sd[:d].sum()
+    kl = mean[:, terms[f"h_{'x' if variant == 'c' else 'xy'}_kl"]]
+    ent = _entropy(kl, second[:, :d], log_sd[:d])
     # A constant variable: I = 0 exactly.
     const = jnp.all(jnp.isneginf(log_sd[:sizes[0]])) | jnp.all(jnp.isneginf(log_sd[sizes[0]:]))
-    value = jnp.where(const, 0.0, mean[pick]).astype(z.dtype)
-    stderr = jnp.where(const, 0.0, se[pick]).astype(z.dtype)
+    value, stderr = _combine(mean[:, pick], se[:, pick])
+    value = jnp.where(const, 0.0, value).astype(z.dtype)
+    stderr = jnp.where(const, 0.0, stderr).astype(z.dtype)
     return make_estimate(value, stderr, status=_status(diverged), method="minde",
-                         mi=mean[terms["mi"]], mi_sigma=mean[terms["mi_sigma"]], entropy=ent,
-                         train_loss=loss)
+                         mi=mean[:, terms["mi"]].mean(0),
+                         mi_sigma=mean[:, terms["mi_sigma"]].mean(0), entropy=ent.mean(0),
+                         replicates=mean[:, pick], train_loss=loss)
 
 
 @register("entropy", "minde", stochastic=True, test_kwargs=_TEST,
@@ -145,17 +204,20 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
 def entropy(x, *, key, config: MINDEConfig | None = None, **options) -> Estimate:
     """MINDE entropy H(X) in nats: Gaussian reference minus the score-matching KL.
 
-    $H(X) = \\tfrac d2 \\log 2\\pi e - \\int \\tfrac12\\beta E\\|s_X(x_t) - s_{ref}(x_t)\\|^2 dt
-    + \\sum_j \\log \\mathrm{sd}_j$ for the standardised data (Franzese et al., ICLR 2024,
-    §3.1). Options as in [mutual_information][infoest.score.minde.mutual_information];
-    ``stderr`` is the standard error of the KL term over rows and (t, ε) draws. Data with a
-    constant column: $-\\infty$ with `Status.DEGENERATE`.
+    $$H(X) = \\tfrac d2 \\log 2\\pi e - \\int_0^1 \\tfrac12\\beta\\,E\\|s_X(x_t) -
+    s_{ref}(x_t)\\|^2 dt + \\sum_j \\log \\mathrm{sd}_j$$
+
+    for the standardised data (Franzese et al., ICLR 2024, §3.1). Options as in
+    [mutual_information][infoest.score.minde.mutual_information]; ``stderr`` as there (the
+    spread of the replicate networks' estimates; module docstring). Data with a constant
+    column: $-\\infty$ with `Status.DEGENERATE`.
     """
     cfg = resolve(MINDEConfig, config, options)
     x = _checks.as_samples(x, "x")
-    mean, se, log_sd, loss, diverged = _minde_core(x, key, cfg, (x.shape[1],), "h")
-    value = _gauss(x.shape[1], x.dtype) - mean[0] + log_sd.sum()
+    mean, se, second, log_sd, loss, diverged = _minde_core(x, key, cfg, (x.shape[1],), "h")
+    per_replicate = _entropy(mean[:, 0], second, log_sd)
+    value, stderr = _combine(per_replicate, se[:, 0])
     status = jnp.where(jnp.isneginf(log_sd.sum()) & ~diverged, Status.DEGENERATE,
                        _status(diverged))
-    return make_estimate(value, se[0], status=status, method="minde", kl=mean[0],
-                         train_loss=loss)
+    return make_estimate(value, stderr, status=status, method="minde", kl=mean[:, 0].mean(0),
+                         replicates=per_replicate, train_loss=loss)

@@ -159,11 +159,13 @@ def denoiser(net: ScoreNet, index: np.ndarray):
 
 
 def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarray, *,
-               per_coordinate: bool = True, mask_probs: np.ndarray | None = None) -> Array:
+               per_coordinate: bool = True, mask_probs: np.ndarray | None = None,
+               weights: Array | None = None) -> Array:
     """Masked ε-matching loss on a batch ``x0: (B, D)``, one random mask per sample.
 
     Mask i is drawn with probability ``mask_probs[i]`` (default
-    [`masks.mask_weights`][infoest.score.masks.mask_weights]).
+    [`masks.mask_weights`][infoest.score.masks.mask_weights]). ``weights: (B,)`` (mean 1
+    over the data set) weight each sample's loss (a Bayesian-bootstrap replicate).
     """
     b, dim = x0.shape
     ku, ke = jax.random.split(key)
@@ -180,7 +182,8 @@ def score_loss(net: ScoreNet, x0: Array, key, masks: np.ndarray, index: np.ndarr
     n_diff = jnp.maximum(diffused.sum(1), 1).astype(x0.dtype)
     weight = 1.0 + (dim - n_diff) / dim
     sq = jnp.sum(jnp.where(diffused, eps_hat - eps, 0.0) ** 2, axis=1)
-    return jnp.mean(weight * sq / n_diff) if per_coordinate else jnp.mean(weight * sq)
+    per_sample = weight * sq / n_diff if per_coordinate else weight * sq
+    return jnp.mean(per_sample if weights is None else weights * per_sample)
 
 
 SCHEDULES = ("constant", "cosine", "linear")
@@ -211,7 +214,8 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
                     ema_decay=0.999, progress: bool = False, per_coordinate: bool = True,
                     gaussian_skip: bool = False, mask_probs: np.ndarray | None = None,
                     schedule: str = "constant", warmup: float = 0.05,
-                    sigma_out: bool = False, film: bool = False):
+                    sigma_out: bool = False, film: bool = False,
+                    weights: Array | None = None, vmap_group: int | None = None):
     """Train a [`ScoreNet`][infoest.score.network.ScoreNet] on standardised samples ``z: (n, D)``
     with ``masks``.
 
@@ -223,7 +227,9 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
     ``sigma_out`` ε̂ = σ(t)(z + network); ``film``: adaLN modulation (see the module
     docstring); ``mask_probs``: probability of each mask (default
     [`masks.mask_weights`][infoest.score.masks.mask_weights]); ``schedule``, ``warmup``: see
-    [`optimizer`][infoest.score.network.optimizer].
+    [`optimizer`][infoest.score.network.optimizer]; ``weights: (n,)``: per-sample loss
+    weights (mean 1), e.g. Bayesian-bootstrap weights; ``vmap_group``: fits side by side under
+    `jax.vmap` ([fit][infoest.train.fit]).
     Minibatches come from [`infoest.train.fit`][infoest.train.fit] (one shuffle per epoch); batches
     larger
     than n are clipped to n.
@@ -233,12 +239,14 @@ def train_score_net(z: Array, index: np.ndarray, masks: np.ndarray, *, key, step
                    skip_index=index if gaussian_skip else None, sigma_out=sigma_out, film=film)
 
     def loss_fn(model, batch, k):
-        return score_loss(model, batch, k, masks, index, per_coordinate=per_coordinate,
-                          mask_probs=mask_probs)
+        rows, w = batch
+        return score_loss(model, rows, k, masks, index, per_coordinate=per_coordinate,
+                          mask_probs=mask_probs, weights=w)
 
-    result = fit(loss_fn, net, z, key=kfit, steps=steps, batch_size=min(batch_size, z.shape[0]),
+    result = fit(loss_fn, net, (z, weights), key=kfit, steps=steps,
+                 batch_size=min(batch_size, z.shape[0]),
                  learning_rate=learning_rate, ema_decay=ema_decay, progress=progress,
                  optimizer=None if schedule == "constant" else optimizer(learning_rate, steps,
                                                                          schedule, warmup),
-                 throw=False)
+                 throw=False, vmap_group=vmap_group)
     return result.ema_model, result
