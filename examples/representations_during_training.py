@@ -156,8 +156,12 @@ def make_evaluate(apply, data, cfg, sigma, pad):
             return lambda z, k, s: rep.class_dsmi(z, codes, n_classes=10, max_class_size=m,
                                                   key=k, sigma=s, num_repetitions=cfg["reps"])
 
-        # every estimator gets the layer's bandwidth s, resolved once (estimate_all(sigma=))
-        return {"dse": lambda z, k, s: spectral.dse(z, sigma=s, throw=False),
+        # every estimator gets the layer's bandwidth s, resolved once (estimate_all(sigma=)).
+        # DSE error bars: the first-order influence stderr (one eigendecomposition; about 0.8
+        # of the true spread, docs/spectral.md "Error bars"), not the calibrated default
+        # jackknife (20 more eigendecompositions per layer: it would triple the evaluation).
+        return {"dse": lambda z, k, s: spectral.dse(z, sigma=s, stderr_method="influence",
+                                                    throw=False),
                 "dsmi_y": dsmi(y_ev, m_y), "dsmi_x": dsmi(x_codes, m_x),
                 "matrix": lambda z, k, s: spectral.matrix_entropy(z, throw=False)}
 
