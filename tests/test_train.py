@@ -73,12 +73,19 @@ def test_vmap_over_learning_rate_and_datasets():
     np.testing.assert_allclose(res.train_loss[1], single.train_loss, rtol=1e-5)
 
 
-def test_compiles_once_for_same_shapes():
+def _counting_loss():
+    """(loss, traces): the MSE loss, appending to ``traces`` each time it is traced."""
     traces = []
 
     def loss(model, batch, key):
         traces.append(1)
         return _mse(model, batch, key)[0]
+
+    return loss, traces
+
+
+def test_compiles_once_for_same_shapes():
+    loss, traces = _counting_loss()
 
     for seed in (0, 1):
         fit(loss, MODEL, _line(seed=seed), key=KEY, steps=20, batch_size=16,
@@ -295,11 +302,7 @@ def test_bad_learning_rate_raises_naming_it(lr):
 
 
 def test_optimizer_constructor_and_reused_instance_do_not_recompile():
-    traces = []
-
-    def loss(model, batch, key):
-        traces.append(1)
-        return _mse(model, batch, key)[0]
+    loss, traces = _counting_loss()
 
     for lr in (0.01, 0.02):
         fit(loss, MODEL, _line(), key=KEY, steps=5, batch_size=16, optimizer=optax.sgd,
