@@ -192,6 +192,11 @@ DEGENERATE_REASONS = {
                   "atoms use discrete='mixed' (Gao et al. 2017)",
     "zero_radius": "degenerate data: k or more exact copies of a sample (an atom; "
                    "diagnostics['zero_radius'] counts them): the differential entropy is -inf",
+    "ceiling_floor": "degenerate data: the joint Gram matrix is saturated at its log n ceiling "
+                     "(diagnostics['ceiling_floor'] = S(A) + S(B) - log n, the least value "
+                     "any data give, exceeds half of min(S(A), S(B))), so the matrix MI "
+                     "cannot resolve dependence at this n; use more samples, fewer "
+                     "dimensions or a larger sigma (throw=False keeps the value)",
 }
 
 

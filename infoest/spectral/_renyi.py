@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from infoest import _checks
-from infoest._estimate import Estimate
+from infoest._estimate import Estimate, Status
 from infoest._registry import register
 from infoest.ops.kernels import (
     bandwidth,
@@ -154,18 +154,41 @@ def _joint(xs, alpha, sigma, rule, kernel, solver):
         alpha, median=_median(rule, kernel))
 
 
+#: `matrix_mutual_information` is `Status.DEGENERATE` when its ceiling floor
+#: S(A) + S(B) − log n exceeds this fraction of min(S(A), S(B)) (docstring, "Saturation").
+SATURATION = 0.5
+
+
+def _mi_parts(w, grams, alpha, solver, entrywise):
+    """S_α(A), S_α(B) and the joint S_α(A, B) of the weighted Gram matrices."""
+    kx, ky = grams
+    s = partial(_weighted_entropy, w=w, alpha=alpha, solver=solver, entrywise=entrywise)
+    return s(kx), s(ky), s(kx * ky)
+
+
+def ceiling_floor(sx, sy, n: int):
+    """The least value S_x + S_y − S_joint can take for n samples, S_x + S_y − log n (the
+    joint entropy of an n × n Gram matrix is at most log n), floored at 0."""
+    return jnp.maximum(sx + sy - jnp.log(jnp.asarray(n, jnp.result_type(sx))), 0.0)
+
+
 @partial(jax.jit, static_argnames=("rule", "kernel", "solver"))
 def _mi(x, y, alpha, sigma, rule, kernel, solver):
+    """Value, stderr, the ceiling floor and whether it saturates the estimate."""
     kx = gram_matrix(x, kernel=kernel, sigma=_sigma(x, sigma, rule, kernel))
     ky = gram_matrix(y, kernel=kernel, sigma=_sigma(y, sigma, rule, kernel))
     entrywise = kernel == "gaussian"
 
     def mi(w, grams, a):
-        kx, ky = grams
-        s = partial(_weighted_entropy, w=w, alpha=a, solver=solver, entrywise=entrywise)
-        return s(kx) + s(ky) - s(kx * ky)
+        sx, sy, sj = _mi_parts(w, grams, a, solver, entrywise)
+        return sx + sy - sj
 
-    return _with_stderr(mi, (kx, ky), alpha, median=_median(rule, kernel))
+    value, stderr = _with_stderr(mi, (kx, ky), alpha, median=_median(rule, kernel))
+    n = x.shape[0]
+    sx, sy, _ = _mi_parts(jnp.full((n,), 1.0 / n, x.dtype), (kx, ky), alpha, solver,
+                          entrywise)
+    floor = ceiling_floor(sx, sy, n)
+    return value, stderr, floor, floor > SATURATION * jnp.minimum(sx, sy)
 
 
 def _options(alpha, sigma, kernel, solver, units):
@@ -264,8 +287,26 @@ def matrix_mutual_information(
     Standard error: of the whole difference, as for `renyi_entropy` (influence function
     through its three spectra with σ fixed; with ``sigma="median"`` the delete-a-group
     jackknife, both bandwidths recomputed). A constant ``x`` or ``y`` gives 0.
+
+    Saturation (small n, high dimension): the joint S_α(A, B) of an n × n matrix is at most
+    log n, so every data set gives I_α ≥ S_α(A) + S_α(B) − log n, the *ceiling floor*
+    (``diagnostics["ceiling_floor"]``, nats, 0 when negative), while I_α ≤ min(S_α(A),
+    S_α(B)). When the floor exceeds half of that largest value (`SATURATION` = 0.5), most
+    of the estimate is set by n and the marginal spectra, not by the dependence: e.g.
+    independent N(0, I_30) pairs at n = 24 read 1.89 nats and identical pairs 1.92 (floor
+    1.72); at n = 300, d = 1 024 3.077 against 3.084. The status is then
+    `Status.DEGENERATE` (an error unless ``throw=False``, which keeps the value). Data with
+    low intrinsic dimension are far from it (n = 300 ReLU/tanh layers of width 1 024 driven
+    by 5–20 latent dimensions: floor ≤ 0.45 of the cap). Below the rule the estimator can
+    still be biased upwards for independent data (+1.1 nats for N(0, I_10) pairs at
+    n = 500, median σ): its value is a kernel functional, not Shannon MI
+    (docs/spectral.md, "Saturation of matrix MI").
     """
     x, y = _checks.paired_samples((x, "x"), (y, "y"))
     sigma, rule = _options(alpha, sigma, kernel, solver, units)
-    value, stderr = _mi(x, y, alpha, sigma, rule, kernel, solver)
-    return estimate(value, stderr, method="matrix", units=units)
+    value, stderr, floor, saturated = _mi(x, y, alpha, sigma, rule, kernel, solver)
+    failed = jnp.isnan(value) | jnp.isnan(stderr)
+    status = jnp.where(failed, Status.NOT_CONVERGED,
+                       jnp.where(saturated, Status.DEGENERATE, Status.OK))
+    return estimate(value, stderr, method="matrix", units=units, status=status,
+                    ceiling_floor=floor)
