@@ -117,3 +117,20 @@ def test_bandwidth_rules():
     for bad in (0.0, -1.0):
         with pytest.raises(ValueError, match="sigma"):
             kernels.check_sigma(bad)
+
+
+def test_a_nan_eigenvalue_gives_a_nan_entropy_never_a_number():
+    """A solver that fails on part of a spectrum returns NaN eigenvalues: every trace
+    function must stay NaN (→ NOT_CONVERGED / NONFINITE_RESULT), for every α and t."""
+    from infoest.ops.spectral import safe_log, safe_pow, spectrum_entropy
+    from infoest.spectral._dse import dse_from_spectrum
+
+    lam = jnp.array([0.5, jnp.nan, 0.2, 0.0, -1e-9])
+    for alpha in (0.5, 1.0, 1.01, 2.0):
+        assert np.isnan(float(spectrum_entropy(lam, alpha)))
+    assert np.isnan(float(dse_from_spectrum(lam, 2.0)))
+    assert np.isnan(float(safe_pow(jnp.float32(jnp.nan), 0.5)))
+    assert np.isnan(float(safe_log(jnp.float32(jnp.nan))))
+    good = jnp.array([0.5, 0.3, 0.2, 0.0, -1e-9])
+    assert float(spectrum_entropy(good)) == pytest.approx(1.029653, abs=1e-6)
+    assert float(safe_pow(jnp.float32(-1.0), 0.5)) == 0.0 == float(safe_log(jnp.float32(0.0)))

@@ -143,6 +143,9 @@ def test_solver_failure_is_a_status_not_an_internal_error(monkeypatch):
     assert int(est.status) == infoest.Status.NOT_CONVERGED and np.isnan(float(est.value))
     with pytest.raises(infoest.EstimationError, match="did not converge"):
         spectral.renyi_entropy(z, sigma=0.77)
+    for est in (spectral.matrix_entropy(z, throw=False),
+                spectral.matrix_mutual_information(z, z[:, :1], sigma=0.77, throw=False)):
+        assert int(est.status) == infoest.Status.NOT_CONVERGED and np.isnan(float(est.value))
     assert np.all(np.isnan(np.asarray(host_eigh.host_eigvalsh(jnp.eye(3)))))
 
 

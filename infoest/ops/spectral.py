@@ -107,16 +107,22 @@ def gram_eigvalsh(z: Array, backend: str = "auto") -> Array:
     return eigvalsh_psd(zt @ z if d <= n else z @ zt, backend=backend)
 
 
+def _zero_or_nan(x: Array) -> Array:
+    """0, or NaN where ``x`` is NaN (a failed eigenvalue must not turn into a number)."""
+    return jnp.where(jnp.isnan(x), x, jnp.zeros((), x.dtype))
+
+
 def safe_log(x: Array) -> Array:
-    """log x for x > 0 and 0 elsewhere, with finite gradients everywhere."""
+    """log x for x > 0, 0 for x ≤ 0 and NaN for NaN, with finite gradients elsewhere."""
     pos = x > 0
-    return jnp.where(pos, jnp.log(jnp.where(pos, x, 1.0)), 0.0)
+    return jnp.where(pos, jnp.log(jnp.where(pos, x, 1.0)), _zero_or_nan(x))
 
 
 def safe_pow(x: Array, t) -> Array:
-    """x^t for x > 0 and 0 elsewhere (t > 0 may be traced), with finite gradients."""
+    """x^t for x > 0, 0 for x ≤ 0 and NaN for NaN (t > 0 may be traced), with finite
+    gradients elsewhere."""
     pos = x > 0
-    return jnp.where(pos, jnp.exp(t * safe_log(x)), 0.0)
+    return jnp.where(pos, jnp.exp(t * safe_log(x)), _zero_or_nan(x))
 
 
 def spectrum_entropy(lam: Array, alpha=1.0) -> Array:
@@ -125,6 +131,8 @@ def spectrum_entropy(lam: Array, alpha=1.0) -> Array:
     S_α = log(Σ p_i^α) / (1 − α) for α ≠ 1 and the von Neumann limit S_1 = −Σ p_i log p_i.
     Negative eigenvalues are clipped to 0 and 0 log 0 = 0 (``entr``), with gradients that
     stay finite at zero eigenvalues (their derivative is set to 0). ``alpha`` may be traced.
+    A NaN eigenvalue (the eigensolver did not converge) makes the entropy NaN, never a
+    finite number, so callers report `Status.NOT_CONVERGED` / `Status.NONFINITE_RESULT`.
     """
     lam = jnp.maximum(lam, 0.0)
     total = jnp.sum(lam, axis=-1, keepdims=True)
@@ -135,7 +143,8 @@ def spectrum_entropy(lam: Array, alpha=1.0) -> Array:
     is_one = alpha == 1.0
     a = jnp.where(is_one, 2.0, alpha)
     renyi = jnp.log(jnp.sum(safe_pow(p, a), axis=-1)) / (1.0 - a)
-    return jnp.where(is_one, vn, renyi)
+    failed = jnp.any(jnp.isnan(lam), axis=-1)
+    return jnp.where(failed, jnp.nan, jnp.where(is_one, vn, renyi))
 
 
 def frobenius_renyi2(a: Array) -> Array:

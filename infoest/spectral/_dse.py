@@ -100,10 +100,8 @@ def _spectrum(g: Array, w: Array) -> Array:
 
 def dse_from_spectrum(lam: Array, t=1.0) -> Array:
     """DSE (nats) from diffusion eigenvalues: entropy of p = λ^t / Σ λ^t (t > 0, traced).
-    NaN eigenvalues (the eigensolver failed) give NaN (`spectrum_entropy` alone masks them
-    to 0)."""
-    value = spectrum_entropy(safe_pow(jnp.maximum(lam, 0.0), t))
-    return jnp.where(jnp.any(jnp.isnan(lam), axis=-1), jnp.nan, value)
+    NaN eigenvalues (the eigensolver failed) give NaN."""
+    return spectrum_entropy(safe_pow(lam, t))
 
 
 def _deleted_dse(keep, data, median: bool):
