@@ -33,7 +33,7 @@ from infoest import _checks
 from infoest._checks import resolve_config as resolve
 
 __all__ = ["MINDEConfig", "SOIConfig", "resolve", "ema_decay", "training_diverged",
-           "network_options", "EXPLODE", "AUTO_NETWORK_MAX_DIM"]
+           "network_options", "check_dimension", "EXPLODE", "AUTO_NETWORK_MAX_DIM"]
 
 #: Training has diverged when its late loss exceeds EXPLODE × the loss of predicting ε̂ = 0,
 #: or an estimate exceeds EXPLODE × the largest value a bounded predictor can give.
@@ -64,6 +64,24 @@ def _optional_flag(name: str):
     def convert(value):
         return None if value is None else flag(value)
     return convert
+
+
+def check_dimension(n: int, dim: int, method: str) -> None:
+    """Trace-time ``ValueError`` unless n ≥ D + 2 samples for a score network on D joint
+    dimensions (the rule of the Gaussian estimators, `infoest.gaussian.check_dimension`).
+
+    With fewer, the n samples span an affine subspace of at most n − 1 < D dimensions: their
+    empirical distribution is singular in R^D, and a score network fitted to it learns that
+    subspace, so the entropy runs to −∞ and an MI or O-information to arbitrary values as
+    training proceeds (measured at n = 24, D = 40 or 60, independent N(0, I) data, 300
+    steps: MINDE H −40 nats (truth 56.8), MINDE MI 7.4 (truth 0), SΩI Ω −24.8 (truth 0)).
+    n just above D + 2 is allowed but still far from what these estimators need.
+    """
+    if n >= dim + 2:
+        return
+    raise ValueError(f"the data have n={n} samples in D={dim} dimensions: {method} needs "
+                     f"n >= D + 2 = {dim + 2} (with fewer the samples span a subspace and the "
+                     f"learned score is singular)")
 
 
 #: MINDE's network options set to `None` are on up to this total dimension D.

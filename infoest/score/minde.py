@@ -42,6 +42,11 @@ fitting to the sample (measured coverage: `docs/score.md`, "Error bars").
 ([training_diverged][infoest.score.config.training_diverged]: a non-finite loss, gradient or
 EMA weight, an exploding loss, or a term beyond any bounded predictor's reach).
 
+**Too few samples for the dimension.** n < D + 2 (D = d_x + d_y, or d for the entropy) is
+a `ValueError` ([check_dimension][infoest.score.config.check_dimension]): the samples then
+span a subspace and the learned score is singular (at n = 24, D = 40: H −40 nats against
+56.8 after 300 steps, MI 7.4 against 0 for D = 60).
+
 **Degenerate data.** A constant column is replaced by independent noise (which leaves I
 unchanged, `infoest.score.data`); when all of X or all of Y is constant, I = 0 exactly
 (stderr 0). The entropy of data with a constant column is $-\\infty$ with
@@ -61,6 +66,7 @@ from infoest._registry import register
 from infoest.score import sde
 from infoest.score.config import (
     MINDEConfig,
+    check_dimension,
     ema_decay,
     network_options,
     resolve,
@@ -181,6 +187,7 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
     if not isinstance(sigma, bool):
         raise TypeError(f"`sigma` must be a bool, got {type(sigma).__name__}")
     sizes = (x.shape[1], y.shape[1])
+    check_dimension(x.shape[0], sum(sizes), "MINDE")
     z = jnp.concatenate([x, y], axis=1)
     mean, se, second, log_sd, loss, diverged = _minde_core(z, key, cfg, sizes, variant)
     terms = dict(zip(MINDE_TERMS[variant], range(3), strict=True))
@@ -214,6 +221,7 @@ def entropy(x, *, key, config: MINDEConfig | None = None, **options) -> Estimate
     """
     cfg = resolve(MINDEConfig, config, options)
     x = _checks.as_samples(x, "x")
+    check_dimension(*x.shape, "MINDE")
     mean, se, second, log_sd, loss, diverged = _minde_core(x, key, cfg, (x.shape[1],), "h")
     per_replicate = _entropy(mean[:, 0], second, log_sd)
     value, stderr = _combine(per_replicate, se[:, 0])

@@ -49,7 +49,13 @@ from infoest._estimate import Estimate, Status, make_estimate
 from infoest._registry import register
 from infoest.multivariate import as_variables
 from infoest.score import sde
-from infoest.score.config import SOIConfig, ema_decay, resolve, training_diverged
+from infoest.score.config import (
+    SOIConfig,
+    check_dimension,
+    ema_decay,
+    resolve,
+    training_diverged,
+)
 from infoest.score.data import prepare
 from infoest.score.integrals import monte_carlo, soi_integrand
 from infoest.score.masks import soi_mask_probs, soi_masks, var_index
@@ -151,6 +157,7 @@ def o_information(variables, *, key, gradient: bool = False,
     if not isinstance(gradient, bool):
         raise TypeError(f"`gradient` must be a bool, got {type(gradient).__name__}")
     z, sizes = as_variables(variables)
+    check_dimension(z.shape[0], z.shape[1], "SΩI")  # n >= D + 2 (`check_dimension`)
     mean, se, log_sd, loss, diverged = _soi_core(z, key, cfg, sizes, gradient)
     tc, dtc = mean[0], mean[1]
     trivial = _informative(log_sd, sizes) <= 2  # Ω of ≤ 2 informative variables is 0
