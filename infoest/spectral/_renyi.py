@@ -297,7 +297,7 @@ def matrix_mutual_information(
     1.72); at n = 300, d = 1 024 3.077 against 3.084. The status is then
     `Status.DEGENERATE` (an error unless ``throw=False``, which keeps the value). Data with
     low intrinsic dimension are far from it (n = 300 ReLU/tanh layers of width 1 024 driven
-    by 5–20 latent dimensions: floor ≤ 0.45 of the cap). Below the rule the estimator can
+    by 5–20 latent dimensions: floor ≤ 0.46 of the cap). Below the rule the estimator can
     still be biased upwards for independent data (+1.1 nats for N(0, I_10) pairs at
     n = 500, median σ): its value is a kernel functional, not Shannon MI
     (docs/spectral.md, "Saturation of matrix MI").
