@@ -73,7 +73,15 @@ from infoest.score.config import (
     training_diverged,
 )
 from infoest.score.data import prepare
-from infoest.score.integrals import MINDE_TERMS, kl_integrand, minde_integrand, monte_carlo
+from infoest.score.integrals import (
+    MINDE_TERMS,
+    kl_integrand,
+    minde_integrand,
+    monte_carlo,
+    nll_integrand,
+    pmi_integrand,
+    row_stderr,
+)
 from infoest.score.masks import minde_masks, var_index
 from infoest.score.network import denoiser, train_score_net
 
@@ -94,6 +102,30 @@ def _entropy(kl, second, log_sd):
         kl.dtype)
 
 
+def _integrate(den, z, key, cfg: MINDEConfig, index, masks_key, w):
+    """Monte-Carlo means of the terms and their stderrs. The stderr of the MI terms (of the
+    KL for the entropy) is that of the influence function: the spread over samples of the
+    pointwise MI (of −log p), with the Monte-Carlo noise removed (`integrals.row_stderr`);
+    the others are the plain spread over samples of their own integrand."""
+    if masks_key in ("c", "j"):
+        main, point = minde_integrand(den, index, masks_key), pmi_integrand(den, index,
+                                                                             masks_key)
+    else:
+        main, point = kl_integrand(den, index), nll_integrand(den, index)
+
+    def integrand(x0, xt, t):
+        return jnp.concatenate([main(x0, xt, t), point(x0, xt, t)])
+
+    mean, se, rows, mc_var = monte_carlo(integrand, z, key, mc_iter=cfg.mc_iter,
+                                         batch_size=cfg.eval_batch, weights=w, rows=True)
+    pointwise = rows[:, -1]
+    if masks_key == "h":  # −log p = −log N(x; 0, I) + (log N(x; 0, I) − log p)
+        pointwise = pointwise + 0.5 * jnp.sum(z * z, axis=1)
+    influence = row_stderr(pointwise, mc_var[:, -1])
+    se = se[:-1].at[: 1 if masks_key == "h" else 2].set(influence)
+    return mean[:-1], se
+
+
 def _replicate(z, key, cfg: MINDEConfig, index, masks, masks_key, weighted: bool):
     """One network: train on ``z`` (Bayesian-bootstrap weighted when ``weighted``) and
     integrate. Returns the terms' (mean, stderr over rows), the weighted second moment of
@@ -110,13 +142,7 @@ def _replicate(z, key, cfg: MINDEConfig, index, masks, masks_key, weighted: bool
                                   width=cfg.width, ema_decay=ema_decay(cfg, dtype),
                                   schedule=cfg.schedule, weights=w,
                                   **network_options(cfg, z.shape[1]))
-    den = denoiser(net, index)
-    if masks_key in ("c", "j"):
-        integrand = minde_integrand(den, index, masks_key)
-    else:
-        integrand = kl_integrand(den, index)
-    mean, se = monte_carlo(integrand, z, kest, mc_iter=cfg.mc_iter, batch_size=cfg.eval_batch,
-                           weights=w)
+    mean, se = _integrate(denoiser(net, index), z, kest, cfg, index, masks_key, w)
     second = jnp.mean(z * z if w is None else w[:, None] * z * z, axis=0)
     diverged = training_diverged(result, net, mean, learning_rate=cfg.learning_rate,
                                  loss_ref=2.0,
