@@ -152,7 +152,8 @@ class MINDEConfig(eqx.Module):
         replicates: number of networks trained, each on a Bayesian-bootstrap reweighting of
             the samples (static); the estimate is their mean and `stderr` their standard
             deviation (module docstring of `infoest.score.minde`). 1: one network on the
-            unweighted samples, `stderr` over rows only (a lower bound).
+            unweighted samples, `stderr` the delta-method one from the pointwise MI (it
+            does not cover the training noise).
         gaussian_skip, sigma_out, film: the network's Gaussian skip, σ-scaled output and
             adaLN time modulation (`infoest.score.network`; static). `None` (default): on
             when D = d_x + d_y ≤ 10 (`AUTO_NETWORK_MAX_DIM`), off above. Measured on the BMI

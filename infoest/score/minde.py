@@ -23,20 +23,27 @@ with the reference N(0, I), $s_{ref}(x_t) = -x_t$ (the KL of the diffused data t
 at T = 1 up to $e^{-10}$); the last term of H undoes the per-column standardisation. The σ
 variants follow the corrected formulas of the authors' code (commit 612d6f7).
 
-**stderr.** With `replicates=S ≥ 2` (a [MINDEConfig][infoest.score.config.MINDEConfig]
-option) S networks are trained, each on a Bayesian-bootstrap reweighting of the rows (Rubin,
-"The Bayesian bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$ with
+**stderr.** With one network (`replicates=1`, the default) `stderr` is the delta-method
+standard error of a plug-in estimate, $\\mathrm{sd}[\\mathrm{pmi}(x, y)]/\\sqrt n$ for the MI
+($\\mathrm{sd}[-\\log p(x)]/\\sqrt n$ for the entropy): an estimator fitted to its sample
+fluctuates like a plug-in estimate, with the variance of its influence function. The
+pointwise MI of each sample is read from the trained network as the difference of two
+denoising bounds on −log p (exact for exact scores; Song et al., NeurIPS 2021; see
+[pmi_integrand][infoest.score.integrals.pmi_integrand] and
+[nll_integrand][infoest.score.integrals.nll_integrand]), averaged over the same `mc_iter`
+(t, ε) draws as the estimate, and the Monte-Carlo part of its spread is removed
+([row_stderr][infoest.score.integrals.row_stderr]); no extra network evaluation. It
+covers the sampling variance of the data, not the training noise of the network nor the
+bias (under-training, heavy tails). (The spread over rows of MINDE's own integrand, used
+before, is not the influence function and was ≈ 0.45 of the sampling spread.) With
+`replicates=S ≥ 2` (a [MINDEConfig][infoest.score.config.MINDEConfig] option) S networks
+are trained, each on a Bayesian-bootstrap reweighting of the rows (Rubin, "The Bayesian
+bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$ with
 $e_i \\sim \\mathrm{Exp}(1)$, applied to the training loss and to the estimation average),
-in one vmapped call. The estimate is the mean of the S replicate estimates and `stderr` their
-standard deviation: it covers the sampling variance of the data *through the training*
-(an estimator fitted to its sample fluctuates like a plug-in estimate, with variance
-$\\mathrm{Var}[\\log p(x, y) - \\log p(x) - \\log p(y)]/n$, which no spread over rows of
-one trained network sees), the training noise and the Monte-Carlo noise of (t, ε); it is
-conservative by the training part, which the mean of S divides by S. It does not cover the
-bias (under-training, heavy tails). With one network (`replicates=1`, the default, S× cheaper)
-`stderr` is the spread over rows of the per-row integrand (averaged over `mc_iter` fresh
-(t, ε) draws) over $\\sqrt n$: a lower bound, which misses the training noise and the
-fitting to the sample (measured coverage: `docs/score.md`, "Error bars").
+in one vmapped call; the estimate is the mean of the S replicate estimates and `stderr`
+their standard deviation, which also covers the training noise (conservative by it, as the
+mean of S divides it by S), at S times the cost. Measured coverage: `docs/score.md`,
+"Error bars", and `docs/coverage.md`.
 
 **Status.** `Status.DIVERGED` when training diverged
 ([training_diverged][infoest.score.config.training_diverged]: a non-finite loss, gradient or
