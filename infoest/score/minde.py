@@ -32,10 +32,12 @@ denoising bounds on −log p (exact for exact scores; Song et al., NeurIPS 2021;
 [pmi_integrand][infoest.score.integrals.pmi_integrand] and
 [nll_integrand][infoest.score.integrals.nll_integrand]), averaged over the same `mc_iter`
 (t, ε) draws as the estimate, and the Monte-Carlo part of its spread is removed
-([row_stderr][infoest.score.integrals.row_stderr]); no extra network evaluation. It
-covers the sampling variance of the data, not the training noise of the network nor the
-bias (under-training, heavy tails). (The spread over rows of MINDE's own integrand, used
-before, is not the influence function and was ≈ 0.45 of the sampling spread.) With
+([row_stderr][infoest.score.integrals.row_stderr]); no extra network evaluation. The
+Monte-Carlo variance of the estimate's own average over its (t, ε) draws is added. It
+covers the sampling variance of the data and the Monte-Carlo noise, not the training noise
+of the network nor the bias (under-training, heavy tails). (The spread over rows of
+MINDE's own integrand, used before, is not the influence function and was ≈ 0.45 of the
+sampling spread.) With
 `replicates=S ≥ 2` (a [MINDEConfig][infoest.score.config.MINDEConfig] option) S networks
 are trained, each on a Bayesian-bootstrap reweighting of the rows (Rubin, "The Bayesian
 bootstrap", Ann. Statist. 9, 1981: weights $w_i = e_i/\\bar e$ with
@@ -111,9 +113,10 @@ def _entropy(kl, second, log_sd):
 
 def _integrate(den, z, key, cfg: MINDEConfig, index, masks_key, w):
     """Monte-Carlo means of the terms and their stderrs. The stderr of the MI terms (of the
-    KL for the entropy) is that of the influence function: the spread over samples of the
-    pointwise MI (of −log p), with the Monte-Carlo noise removed (`integrals.row_stderr`);
-    the others are the plain spread over samples of their own integrand."""
+    KL for the entropy) is that of the influence function, the spread over samples of the
+    pointwise MI (of −log p) with the Monte-Carlo noise removed (`integrals.row_stderr`),
+    combined with the Monte-Carlo variance of the term's own average; the others are the
+    plain spread over samples of their own integrand."""
     if masks_key in ("c", "j"):
         main, point = minde_integrand(den, index, masks_key), pmi_integrand(den, index,
                                                                              masks_key)
@@ -129,7 +132,10 @@ def _integrate(den, z, key, cfg: MINDEConfig, index, masks_key, w):
     if masks_key == "h":  # −log p = −log N(x; 0, I) + (log N(x; 0, I) − log p)
         pointwise = pointwise + 0.5 * jnp.sum(z * z, axis=1)
     influence = row_stderr(pointwise, mc_var[:, -1])
-    se = se[:-1].at[: 1 if masks_key == "h" else 2].set(influence)
+    # plus the Monte-Carlo noise of each term's own average over the (t, ε) draws
+    own_mc = jnp.mean(mc_var[:, :-1], axis=0) / z.shape[0]
+    k = 1 if masks_key == "h" else 2
+    se = se[:-1].at[:k].set(jnp.sqrt(influence**2 + own_mc[:k]))
     return mean[:-1], se
 
 
