@@ -202,7 +202,7 @@ def test_matrix_mi_saturated_joint_gram_is_degenerate():
     t = rng.normal(size=(300, 10))
     h1 = np.maximum(t @ rng.normal(size=(10, 1024)) / np.sqrt(10), 0)
     h2 = np.tanh(h1 @ rng.normal(size=(1024, 1024)) / np.sqrt(1024))
-    for a, b in ((h1, h2), (t, h2), (t[:, :2], t[:, :2] + rng.normal(size=(300, 2)))):
+    for a, b in ((h1, h2), (t[:100, :2], t[:100, :2] + rng.normal(size=(100, 2)))):
         est = infoest.mutual_information(a.astype(np.float32), b.astype(np.float32),
                                          method="matrix")
         assert est.ok and float(est.value) > float(est.diagnostics["ceiling_floor"]) >= 0
