@@ -42,7 +42,7 @@ from infoest.ops.host_eigh import eigh
 from infoest.ops.kernels import weighted_diffusion
 
 __all__ = ["influence_stderr", "influence_variance", "jackknife_stderr", "JACKKNIFE_GROUPS",
-           "median_pairs", "rebandwidth", "diffusion_influence"]
+           "median_pairs", "rebandwidth", "diffusion_influence", "covariance_influence"]
 
 #: Groups of the delete-a-group jackknife (`jackknife_stderr`).
 JACKKNIFE_GROUPS = 20
@@ -190,5 +190,32 @@ def diffusion_influence(g: Array, fn: Callable[[Array], Array]) -> tuple[Array, 
     c = (vecs**2) @ h
     deg = jnp.sum(g, axis=1)
     grad = n * (c - g @ (c / deg))
+    influence = grad - jnp.mean(grad)
+    return value, jnp.sqrt(jnp.sum(influence**2) / (n * (n - 1.0)))
+
+
+def covariance_influence(u: Array, fn: Callable[[Array], Array]) -> tuple[Array, Array]:
+    """``fn(λ)`` of the spectrum λ of the covariance uᵀu / n of rows ``u: (n, d)`` and its
+    influence-function standard error, both from **one** eigendecomposition with vectors.
+
+    λ: eigenvalues of uᵀu / n (those below the matmul rounding level d·eps·λ_max set to 0,
+    as `infoest.ops.spectral.eigvalsh_psd` does), differentiable in ``u``. The standard error
+    is the one `influence_stderr` gives for ``fn`` of the weighted covariance Σ_j w_j u_j u_jᵀ
+    at w = 1/n, in closed form: dλ_i/dw_j = (u_j · v_i)², so with V the eigenvectors
+
+        ∂S/∂w_j = Σ_i (∂fn/∂λ_i) ((U V)_ji)²,
+
+    IF_j = ∂S/∂w_j minus its mean, stderr² = Σ_j IF_j² / (n (n − 1)). One ``eigh`` of d × d
+    instead of ``eigvalsh`` + ``eigh`` + the reverse pass.
+    """
+    n, d = u.shape
+    c = (u.T @ u) / n
+    lam, vecs = _eigh_values_differentiable(0.5 * (c + c.T))
+    tol = d * jnp.finfo(lam.dtype).eps * jnp.max(jax.lax.stop_gradient(lam))
+    lam = jnp.where((lam > tol) | jnp.isnan(lam), lam, 0.0)
+    value = fn(lam)
+    u, vecs, lam0 = jax.lax.stop_gradient((u, vecs, lam))
+    slope = jnp.where(lam0 > 0, jax.grad(fn)(lam0), 0.0)
+    grad = ((u @ vecs) ** 2) @ slope
     influence = grad - jnp.mean(grad)
     return value, jnp.sqrt(jnp.sum(influence**2) / (n * (n - 1.0)))
