@@ -25,7 +25,7 @@ report.
 The bandwidth is the median rule, recomputed per layer and epoch (the paper uses a fixed
 σ = 10, which ties DSE to the scale of the activations; ``--sigma 10`` reproduces that).
 
-    python examples/representations_during_training.py --quick        # ~20 s CPU, 2 CPU cores
+    python examples/representations_during_training.py --quick        # ~25 s CPU, 2 CPU cores
     python examples/representations_during_training.py --out-dir docs/img   # full setting
 """
 

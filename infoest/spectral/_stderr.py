@@ -12,7 +12,10 @@ S(F̂) − S(F) ≈ (1/n) Σ_j IF(x_j), with the influence of sample j
 so Var S(F̂) ≈ Var IF / n, estimated by Σ_j IF_j² / (n (n − 1)) (Jaeckel's infinitesimal
 jackknife; Efron, "The Jackknife, the Bootstrap and Other Resampling Plans", SIAM 1982,
 ch. 6). One reverse-mode pass through the spectrum (an eigendecomposition with vectors,
-about 2-3x the cost of the eigenvalues alone) gives all n influences.
+about 2-3x the cost of the eigenvalues alone) gives all n influences. For a diffusion
+operator (`diffusion_influence`) and a covariance (`covariance_influence`) the influences
+are written in closed form from the eigenvectors, so the value and its standard error share
+one decomposition.
 
 What it covers: the sampling standard deviation of the estimate at this n, to first order,
 with the bandwidth, the diffusion time and every other hyperparameter held fixed (a
