@@ -35,14 +35,14 @@ from jax import Array
 
 from infoest._estimate import Estimate, make_estimate
 from infoest.ops.kernels import bandwidth, gaussian_affinity, label_gram
-from infoest.ops.spectral import eigvalsh_psd, spectrum_entropy
-from infoest.spectral import diffusion_spectrum, dse_from_spectrum, normalize_gram
-from infoest.spectral._stderr import (
+from infoest.ops.resampling import (
     influence_stderr,
     jackknife_stderr,
     median_pairs,
     rebandwidth,
 )
+from infoest.ops.spectral import eigvalsh_psd, spectrum_entropy
+from infoest.spectral import diffusion_spectrum, dse_from_spectrum, normalize_gram
 
 __all__ = [
     "flatten_samples",
