@@ -280,10 +280,10 @@ def run(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
     start = time.perf_counter()
-    defaults = QUICK if quick else FULL
-    n = defaults["n"] if n is None else n
-    method_budget = defaults["method_budget"] if method_budget is None else method_budget
-    total_budget = defaults["total_budget"] if total_budget is None else total_budget
+    setting = QUICK if quick else FULL
+    n = setting["n"] if n is None else n
+    method_budget = setting["method_budget"] if method_budget is None else method_budget
+    total_budget = setting["total_budget"] if total_budget is None else total_budget
     chosen_tasks = select_tasks(tasks, quick=quick, suite=suite)
     chosen = [dataclasses.replace(m, bench_kwargs={}) if defaults else m
               for m in select_methods(methods)]
