@@ -15,9 +15,10 @@ vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
 [`ksg_cmi_core`][infoest.knn.ksg_cmi_core], and [`prepare`][infoest.knn.prepare]
 (standardisation and jitter).
 
-Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-samples
-([`subsample_stderr`][infoest.knn.subsample_stderr]), computed in the same compiled call;
-[`half_sample_indices`][infoest.knn.half_sample_indices]
+Error bars: every estimator's ``stderr`` comes from subsamples in the same compiled call
+([`subsample_stderr`][infoest.knn.subsample_stderr]): a delete-d jackknife over 20
+half-samples below n = 20 000 rows, m-out-of-n subsampling over B = max(20, n // 10 000)
+disjoint subsamples from there on; [`subsample_indices`][infoest.knn.subsample_indices]
 gives the index sets (blocks of consecutive rows for time series).
 
 Ties and degenerate data. Without ``key`` the estimators are deterministic: exact ties
@@ -373,8 +374,10 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
     neighbour distances of data at 1e±30 stay within float32's normal range (the inputs
     are centred by the registry), so no rescaling is needed. NPEET uses k = 3 and the max-norm.
 
-    stderr: delete-d jackknife over 20 half-samples in the same compiled call
-    ([infoest.knn.subsample_stderr][]; sampling error only, not the bias).
+    stderr: sampling error only, not the bias; in the same compiled call: delete-d
+    jackknife over 20 half-samples for n < 20 000, m-out-of-n subsampling over
+    B = max(20, n // 10 000) disjoint subsamples of n/B rows from n = 20 000 on
+    ([infoest.knn.subsample_stderr][]).
 
     Degenerate data: a constant column, or a sample with ≥ k exact copies (r_i = 0; the
     data have an atom), gives −∞ with status DEGENERATE (``diagnostics["zero_radius"]``
@@ -390,7 +393,8 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
         backend: neighbour search, ``"auto"`` | ``"brute"`` | ``"tree"``
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
-    Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
+    Cost: O(n² d) brute force (about 6× that with the half-samples below n = 20 000,
+    1.05× from there on), or about O(n log n)
     with the tree (``backend="auto"`` picks it on CPU for d ≤ 4, or d ≤ 12 at n ≥ 500 000;
     [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
@@ -432,8 +436,11 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     2004, eqs. 8 and 9.) Î₁ is exactly symmetric in (x, y) without jitter. Estimates can be
     negative near independence and are not clipped.
 
-    stderr: delete-d jackknife over 20 half-samples in the same compiled call
-    ([infoest.knn.subsample_stderr][]); sampling error only, not the bias.
+    stderr: sampling error only, not the bias; in the same compiled call: delete-d
+    jackknife over 20 half-samples for n < 20 000, m-out-of-n subsampling over
+    B = max(20, n // 10 000) disjoint subsamples of n/B rows from n = 20 000 on
+    (var = (m/n) · var_s; [infoest.knn.subsample_stderr][]; coverage measured in
+    docs/classical.md, "Error bars").
 
     Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties in one coordinate
     are broken by jitter when ``key`` is given; without a key the strict counts are kept
@@ -457,7 +464,8 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
-    half-samples; the tree backend grows about as n log n (``backend="auto"`` picks it on
+    half-samples below n = 20 000, at most 1.05× from there on (the subsamples cost n·m pair
+    distances); the tree backend grows about as n log n (``backend="auto"`` picks it on
     CPU for dx + dy ≤ 4 with ``norm="max"``, or ≤ 12 at n ≥ 500 000; brute force on an
     accelerator; [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
@@ -499,7 +507,8 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
     (Frenzel & Pompe, "Partial mutual information for coupling analysis of multivariate
     time series", PRL 99, 204101, 2007). Never a difference of two MI estimates.
 
-    stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]).
+    stderr: half-sample jackknife below n = 20 000, disjoint-subsample m-out-of-n from there
+    on ([infoest.knn.subsample_stderr][]).
     A constant x or y gives exactly 0; exact duplicate rows of (x, y, z) give status
     DEGENERATE (``diagnostics["duplicates"]``; see the module docstring).
 
