@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--copula", choices=("off", "on", "both"), default="off",
                        help="also (both) or only (on) run MI/CMI/TE methods with copula=True")
     bench.add_argument("--methods", type=_csv_list, default=None, metavar="GLOBS",
-                       help="comma-separated method globs: 'ksg', 'entropy:*'")
+                       help="comma-separated method globs: 'ksg', 'entropy:*'; 'neural': "
+                       "the default neural MI estimator (method='neural')")
+    bench.add_argument("--defaults", action="store_true",
+                       help="run every estimator at its own defaults, not the benchmark's "
+                       "shorter settings (the setting of published comparisons; slower)")
     bench.add_argument("--tasks", type=_csv_list, default=None, metavar="GLOBS",
                        help="comma-separated task-name globs: 'multinormal-*'")
     bench.add_argument("--n", type=int, default=None, help="samples per task")
@@ -195,7 +199,7 @@ def _bench_report(args, results, bench) -> None:
         n = args.n or (bench.QUICK if args.quick else bench.FULL)["n"]
         bench.write_json(results, args.json, quick=args.quick, suite=args.suite, n=n,
                          seed=args.seed, seeds=args.seeds, copula=args.copula,
-                         methods=args.methods, tasks=args.tasks)
+                         methods=args.methods, tasks=args.tasks, defaults=args.defaults)
         print(f"results written to {args.json}")
     if args.plot is not None:
         (bench.plot_tasks if args.suite else bench.plot)(results, args.plot)
@@ -223,7 +227,7 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         quick=args.quick, methods=methods, tasks=args.tasks, n=args.n, seed=args.seed,
         seeds=args.seeds, suite=args.suite, copula=args.copula,
         method_budget=args.method_budget, total_budget=args.budget,
-        progress=not args.no_progress)
+        progress=not args.no_progress, defaults=args.defaults)
     _bench_report(args, results, bench)
     failed = [r for r in results if r.ran and not r.ok]
     if failed:

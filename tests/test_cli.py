@@ -86,6 +86,27 @@ def test_stochastic_methods_get_a_key_and_bench_kwargs(monkeypatch):
     assert result.ok and result.estimate == 2.0 and seen["scale"] == 2.0
 
 
+def test_defaults_drops_bench_kwargs(monkeypatch):
+    seen = {}
+
+    def noisy(x, *, key, scale=1.0):
+        seen["scale"] = scale
+        return make_estimate(jax.random.normal(key) * 0 + scale)
+
+    _add_method(monkeypatch, "entropy", "noisy", noisy, stochastic=True,
+                test_kwargs={"scale": 1.0}, bench_kwargs={"scale": 2.0})
+    (result,) = bench.run(quick=True, methods=["noisy"], n=100, progress=False, defaults=True)
+    assert result.ok and result.estimate == 1.0 and seen["scale"] == 1.0
+
+
+def test_neural_is_selectable_by_name_only():
+    (neural,) = [m for m in bench.select_methods(["neural"]) if m.name == "neural"]
+    assert neural.bench_kwargs == {} and neural.stochastic
+    assert neural.fn.keywords == {"copula": True}
+    assert neural.fn.func is _registry.get("mutual_information", "minde").fn
+    assert "neural" not in {m.name for m in bench.select_methods(["*"])}
+
+
 def test_time_budgets_mark_rows_not_run_and_leave_the_summary():
     results = bench.run(quick=True, methods=["mutual_information:gaussian"], n=200,
                         method_budget=0.0, progress=False)

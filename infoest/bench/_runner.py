@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -111,10 +112,25 @@ def _matches(patterns: Sequence[str] | None, *names: str) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns for name in names)
 
 
+def neural_method() -> Method:
+    """``mutual_information(..., method="neural")`` as a benchmark entry: the registered method
+    it names (`infoest._api.NEURAL`) with its options, run at its own defaults (no
+    ``bench_kwargs``)."""
+    from infoest._api import NEURAL  # the API module imports the families; import late
+
+    name, options = NEURAL
+    base = _registry.get("mutual_information", name)
+    return dataclasses.replace(base, name="neural", fn=functools.partial(base.fn, **options),
+                               bench_kwargs={})
+
+
 def select_methods(patterns: Sequence[str] | None = None) -> list[Method]:
-    """Registered methods whose ``name`` or ``quantity:name`` matches a glob in ``patterns``."""
+    """Registered methods whose ``name`` or ``quantity:name`` matches a glob in ``patterns``;
+    ``"neural"`` (named exactly, not by a wildcard) adds the default neural estimator."""
     chosen = [m for m in _registry.methods()
               if _matches(patterns, m.name, f"{m.quantity}:{m.name}")]
+    if patterns and {"neural", "mutual_information:neural"} & set(patterns):
+        chosen.append(neural_method())
     if not chosen:
         valid = ", ".join(f"{m.quantity}:{m.name}" for m in _registry.methods())
         raise ValueError(f"no registered method matches {list(patterns)}; registered: {valid}")
@@ -233,6 +249,7 @@ def run(
     method_budget: float | None = None,
     total_budget: float | None = None,
     progress: bool = True,
+    defaults: bool = False,
 ) -> list[Result]:
     """Run every selected registered estimator on every selected task of its quantity.
 
@@ -252,8 +269,11 @@ def run(
         total_budget: a row is ``not run (budget)`` when the time taken so far plus the
             method's previous row time would exceed this many seconds.
         progress: show a tqdm progress bar.
+        defaults: run every estimator at its own defaults instead of its ``bench_kwargs``
+            (the setting of published comparisons, e.g. the BMI suite; slower).
 
-    Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``), ``throw=False`` and, when
+    Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``; nothing with
+    ``defaults=True``), ``throw=False`` and, when
     stochastic, a ``key``; the row's status is the estimate's own, then judged (see
     [judge][infoest.bench.judge]). An estimator that raises yields an ``"error: ..."`` row.
     Time budgets make the set of rows depend on the machine's speed; without them (the
@@ -267,7 +287,10 @@ def run(
     method_budget = defaults["method_budget"] if method_budget is None else method_budget
     total_budget = defaults["total_budget"] if total_budget is None else total_budget
     chosen_tasks = select_tasks(tasks, quick=quick, suite=suite)
-    pairs = [(m, flag, t) for m, t in plan(select_methods(methods), chosen_tasks)
+    chosen = select_methods(methods)
+    if defaults:
+        chosen = [dataclasses.replace(m, bench_kwargs={}) for m in chosen]
+    pairs = [(m, flag, t) for m, t in plan(chosen, chosen_tasks)
              for flag in _copula_flags(m, copula)]
     task_index = {t.name: i for i, t in enumerate(chosen_tasks)}
     cache: dict = {}
