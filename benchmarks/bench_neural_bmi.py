@@ -63,12 +63,15 @@ def run(out: str, n: int, seed: int, options: dict, pattern: str) -> None:
 
 
 def read_rows(paths: list[str]) -> list[dict]:
-    rows = []
+    rows, seen = [], set()
     for spec in paths:
         path, _, label = spec.partition(":")
         with open(path) as f:
             for line in f:
                 row = json.loads(line)
+                if (path, row["task"]) in seen:  # two runs resumed into one file
+                    continue
+                seen.add((path, row["task"]))
                 row["method"] = label or row.get("method", "neural")
                 rows.append(row)
     return rows

@@ -188,7 +188,8 @@ def plot(hist, cfg, path):
     axes[1, 0].legend(fontsize=8)
     fig.suptitle(f"digits with a contrast-inversion nuisance s: loss = CE + λ·I_α(Z; S); "
                  f"{seeds} run(s) per λ, PRNG seed 0\n(line: mean, band: ±1 SD over runs; the "
-                 f"matrix MI has no stderr); held-out n = 500 (matrix MI on the first {N_MI})",
+                 f"matrix MI's stderr is not drawn); held-out n = 500 (matrix MI on the first "
+                 f"{N_MI})",
                  fontsize=9)
     save(fig, path)
 

@@ -170,3 +170,91 @@ def test_median_bandwidth_is_the_exact_median_with_its_gradient(n):
     x = jnp.asarray(rng.normal(size=(n, 3)), jnp.float32)
     np.testing.assert_allclose(np.asarray(jax.grad(kernels.median_bandwidth)(x)),
                                np.asarray(jax.grad(by_sort)(x)), atol=1e-6)
+
+
+def _label_mi_replicates(n, reps, sigma, seed=0):
+    """``reps`` data sets of a 3-class Gaussian mixture (class means 1.5 apart on a
+    triangle, unit covariance in 2-d), drawn and estimated in one vmapped call."""
+    means = 1.5 / np.sqrt(3) * jnp.asarray([[1.0, 0.0], [-0.5, 0.866], [-0.5, -0.866]])
+
+    def one(key):
+        ky, kz = jax.random.split(key)
+        y = jax.random.randint(ky, (n,), 0, 3)
+        z = means[y] + jax.random.normal(kz, (n, 2))
+        e = rep.label_matrix_mi(z, y, sigma=sigma)
+        return e.value, e.stderr
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), reps)
+    value, stderr = jax.jit(jax.vmap(one))(keys)
+    return np.asarray(value), np.asarray(stderr)
+
+
+def _coverage_of_mean(value, stderr):
+    """Share of the intervals value ± 1.96 stderr covering the replicates' mean (the
+    estimator's expectation at this n: its bias is not what the stderr measures), and
+    sd / mean stderr."""
+    centre = value.mean()
+    return float(np.mean(np.abs(value - centre) <= 1.96 * stderr)), float(
+        value.std(ddof=1) / stderr.mean())
+
+
+@pytest.mark.parametrize("sigma", [1.0, "median"])
+def test_label_matrix_mi_stderr_is_calibrated(sigma):
+    # 100 replicates at n = 100. A calibrated stderr covers ≈ 0.95 (0.935 for the jackknife's
+    # 19 degrees of freedom); a Binomial(100, 0.94) count is below 85 with probability
+    # ≈ 5e-4. A stderr half the true spread covers ≈ 0.67 and gives sd / stderr ≈ 2, one
+    # twice too large covers ≈ 1.0 with sd / stderr ≈ 0.5: both fail the ratio band (the
+    # ratio's own standard error at 100 replicates is ≈ 0.07).
+    value, stderr = _label_mi_replicates(100, 100, sigma)
+    assert np.all(np.isfinite(stderr)) and np.all(stderr > 0)
+    cover, ratio = _coverage_of_mean(value, stderr)
+    assert 0.85 <= cover <= 1.0, cover
+    assert 0.75 <= ratio <= 1.3, ratio
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sigma", [1.0, "median"])
+def test_label_matrix_mi_stderr_is_calibrated_200(sigma):
+    value, stderr = _label_mi_replicates(200, 200, sigma, seed=1)
+    cover, ratio = _coverage_of_mean(value, stderr)
+    assert 0.90 <= cover <= 0.99, cover
+    assert 0.85 <= ratio <= 1.15, ratio
+
+
+def test_one_decomposition_stderr_paths_equal_the_reverse_pass():
+    """The closed-form influence stderrs of DSE (`stderr_method="influence"`) and of the
+    matrix entropy (one eigh shared with the value) equal the reverse pass through a second
+    decomposition that they replaced, and the value's gradient is unchanged."""
+    from infoest.ops.kernels import gaussian_affinity
+    from infoest.ops.spectral import gram_eigvalsh, spectrum_entropy
+    from infoest.spectral._dse import _spectrum
+    from infoest.spectral._matrix import _prepare, _weighted_spectrum
+    from infoest.spectral._stderr import influence_stderr
+
+    rng = np.random.default_rng(3)
+    z = jnp.asarray(rng.normal(size=(100, 4)), jnp.float32)
+    sigma, t = 0.7, 2.5
+    ref = influence_stderr(lambda w, d: spectral.dse_from_spectrum(_spectrum(d, w), t),
+                           gaussian_affinity(z, sigma))
+    e = spectral.dse(z, sigma=sigma, t=t, stderr_method="influence")
+    np.testing.assert_allclose(float(e.stderr), float(ref), rtol=1e-4)
+    np.testing.assert_allclose(float(e.value), float(spectral.dse(z, sigma=sigma, t=t).value),
+                               rtol=1e-6)
+    # (jit: the unused jackknife stderr is dropped, not computed eagerly)
+    grads = [jax.jit(jax.grad(lambda a, m=m: spectral.dse(a, sigma=sigma, t=t,
+                                                          stderr_method=m).value))(z)
+             for m in ("influence", "jackknife")]
+    np.testing.assert_allclose(np.asarray(grads[0]), np.asarray(grads[1]), atol=1e-5)
+
+    x = jnp.asarray(rng.normal(size=(100, 12)) * np.linspace(0.2, 3, 12), jnp.float32)
+    u = _prepare(x, True, True)
+    for alpha in (1.0, 2.0):
+        ref = influence_stderr(lambda w, d, a=alpha: spectrum_entropy(_weighted_spectrum(d, w), a),
+                               u)
+        e = spectral.matrix_entropy(x, alpha=alpha)
+        np.testing.assert_allclose(float(e.stderr), float(ref), rtol=1e-4)
+        np.testing.assert_allclose(float(e.value),
+                                   float(spectrum_entropy(gram_eigvalsh(u), alpha)), rtol=1e-6)
+    g = jax.grad(lambda a: spectral.matrix_entropy(a).value)(x)
+    g_ref = jax.grad(lambda a: spectrum_entropy(gram_eigvalsh(_prepare(a, True, True))))(x)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), atol=1e-6)

@@ -269,15 +269,13 @@ def run(
         total_budget: a row is ``not run (budget)`` when the time taken so far plus the
             method's previous row time would exceed this many seconds.
         progress: show a tqdm progress bar.
-        defaults: run every estimator at its own defaults instead of its ``bench_kwargs``
-            (the setting of published comparisons, e.g. the BMI suite; slower).
+        defaults: run every estimator at its own defaults (published comparisons; slower).
 
-    Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``; nothing with
-    ``defaults=True``), ``throw=False`` and, when
-    stochastic, a ``key``; the row's status is the estimate's own, then judged (see
-    [judge][infoest.bench.judge]). An estimator that raises yields an ``"error: ..."`` row.
-    Time budgets make the set of rows depend on the machine's speed; without them (the
-    default) it does not.
+    Estimators get ``Method.bench_kwargs`` (else ``test_kwargs``; none if ``defaults``),
+    ``throw=False`` and, when stochastic, a ``key``; the row's status is the estimate's own,
+    then judged (see [judge][infoest.bench.judge]). An estimator that raises yields an
+    ``"error: ..."`` row. Time budgets make the set of rows depend on the machine's speed;
+    without them (the default) it does not.
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
@@ -287,9 +285,8 @@ def run(
     method_budget = defaults["method_budget"] if method_budget is None else method_budget
     total_budget = defaults["total_budget"] if total_budget is None else total_budget
     chosen_tasks = select_tasks(tasks, quick=quick, suite=suite)
-    chosen = select_methods(methods)
-    if defaults:
-        chosen = [dataclasses.replace(m, bench_kwargs={}) for m in chosen]
+    chosen = [dataclasses.replace(m, bench_kwargs={}) if defaults else m
+              for m in select_methods(methods)]
     pairs = [(m, flag, t) for m, t in plan(chosen, chosen_tasks)
              for flag in _copula_flags(m, copula)]
     task_index = {t.name: i for i, t in enumerate(chosen_tasks)}

@@ -64,7 +64,7 @@ from infoest.ops.kernels import (
 from infoest.ops.spectral import deflated_slq, eigvalsh_psd, safe_log, safe_pow, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
 from infoest.spectral._stderr import (
-    influence_stderr,
+    diffusion_influence,
     jackknife_stderr,
     median_pairs,
     rebandwidth,
@@ -119,14 +119,13 @@ def _exact(z, sigma, t, rule, stderr_method="jackknife"):
     n = z.shape[0]
     sigma = bandwidth(z, rule) if rule else sigma
     g = gaussian_affinity(z, sigma)
+    if stderr_method == "influence":  # value and stderr from one eigh with vectors
+        value, stderr = diffusion_influence(g, lambda lam: dse_from_spectrum(lam, t))
+        return value, stderr, sigma
     value = dse_from_spectrum(_spectrum(g, jnp.full((n,), 1.0 / n, z.dtype)), t)
-    if stderr_method == "influence":
-        stderr = influence_stderr(lambda w, d: dse_from_spectrum(_spectrum(d[0], w), d[1]),
-                                  (g, t))
-    else:
-        median = rule == "median"
-        pairs = median_pairs(g) if median else None
-        stderr = jackknife_stderr(partial(_deleted_dse, median=median), (g, pairs, t))
+    median = rule == "median"
+    pairs = median_pairs(g) if median else None
+    stderr = jackknife_stderr(partial(_deleted_dse, median=median), (g, pairs, t))
     return value, stderr, sigma
 
 

@@ -29,7 +29,7 @@ from infoest._registry import register
 from infoest.ops.kernels import unit_rows
 from infoest.ops.spectral import eigvalsh_psd, gram_eigvalsh, spectrum_entropy
 from infoest.spectral._checks import check_positive, check_units
-from infoest.spectral._stderr import influence_stderr
+from infoest.spectral._stderr import covariance_influence, influence_stderr
 from infoest.spectral._units import estimate
 
 __all__ = [
@@ -87,8 +87,11 @@ def _entropy(z, alpha, center, normalize_rows):
     def entropy(w, u, alpha):
         return spectrum_entropy(_weighted_spectrum(u, w), alpha)
 
-    value = spectrum_entropy(gram_eigvalsh(u), alpha)
-    stderr = influence_stderr(lambda w, d: entropy(w, *d), (u, alpha))
+    if u.shape[1] <= u.shape[0]:  # d × d side: value and stderr from one eigh
+        value, stderr = covariance_influence(u, lambda lam: spectrum_entropy(lam, alpha))
+    else:
+        value = spectrum_entropy(gram_eigvalsh(u), alpha)
+        stderr = influence_stderr(lambda w, d: entropy(w, *d), (u, alpha))
     # zero covariance: all rows identical (centred), or all rows 0 (uncentred)
     z0 = jax.lax.stop_gradient(z)
     empty = jnp.all(jnp.max(z0, 0) == jnp.min(z0, 0)) if center else jnp.all(z0 == 0)

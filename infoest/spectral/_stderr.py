@@ -12,7 +12,10 @@ S(F̂) − S(F) ≈ (1/n) Σ_j IF(x_j), with the influence of sample j
 so Var S(F̂) ≈ Var IF / n, estimated by Σ_j IF_j² / (n (n − 1)) (Jaeckel's infinitesimal
 jackknife; Efron, "The Jackknife, the Bootstrap and Other Resampling Plans", SIAM 1982,
 ch. 6). One reverse-mode pass through the spectrum (an eigendecomposition with vectors,
-about 2-3x the cost of the eigenvalues alone) gives all n influences.
+about 2-3x the cost of the eigenvalues alone) gives all n influences. For a diffusion
+operator (`diffusion_influence`) and a covariance (`covariance_influence`) the influences
+are written in closed form from the eigenvectors, so the value and its standard error share
+one decomposition.
 
 What it covers: the sampling standard deviation of the estimate at this n, to first order,
 with the bandwidth, the diffusion time and every other hyperparameter held fixed (a
@@ -38,105 +41,92 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from infoest.ops.host_eigh import eigh
+from infoest.ops.kernels import weighted_diffusion
+from infoest.ops.resampling import (
+    JACKKNIFE_GROUPS,
+    influence_stderr,
+    influence_variance,
+    jackknife_stderr,
+    median_pairs,
+    rebandwidth,
+)
+
 __all__ = ["influence_stderr", "influence_variance", "jackknife_stderr", "JACKKNIFE_GROUPS",
-           "median_pairs", "rebandwidth"]
-
-#: Groups of the delete-a-group jackknife (`jackknife_stderr`).
-JACKKNIFE_GROUPS = 20
-MEDIAN_MAX_POINTS = 1000  # `infoest.ops.kernels.median_bandwidth`'s default
+           "median_pairs", "rebandwidth", "diffusion_influence", "covariance_influence"]
 
 
-def _no_tangent(fn: Callable, data):
-    """``fn(data)`` with a zero derivative: an outer ``jax.grad`` of the estimate never
-    differentiates the standard-error computation (which differentiates itself inside)."""
-
-    @jax.custom_jvp
-    def run(data):
-        return fn(data)
-
-    @run.defjvp
-    def _jvp(primals, tangents):
-        out = fn(*primals)
-        return out, jnp.zeros_like(out)
-
-    return run(data)
+@jax.custom_jvp
+def _eigh_values_differentiable(a: Array) -> tuple[Array, Array]:
+    """Eigenvalues and vectors of symmetric ``a``; the values carry the first-order
+    perturbation derivative dλ_i = v_iᵀ dA v_i (from the same decomposition), the vectors
+    none (they are only used with ``stop_gradient``)."""
+    return eigh(a)
 
 
-def influence_variance(weighted: Callable, data) -> Array:
-    """Σ_j IF_j² / (n (n − 1)) for ``weighted(w, data)`` of sample weights ``w: (n,)``.
+@_eigh_values_differentiable.defjvp
+def _eigh_values_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    lam, vecs = eigh(a)
+    dlam = jnp.einsum("ji,jk,ki->i", vecs, da, vecs)
+    return (lam, vecs), (dlam, jnp.zeros_like(vecs))
 
-    ``data`` is a PyTree of arrays whose leading axis (of the first leaf) is n; the
-    result carries no derivative with respect to it.
+
+def diffusion_influence(g: Array, fn: Callable[[Array], Array]) -> tuple[Array, Array]:
+    """``fn(λ)`` of the diffusion spectrum λ of the affinity ``g: (n, n)`` and its
+    influence-function standard error, both from **one** eigendecomposition with vectors.
+
+    λ are the eigenvalues of K = D^{−1/2} G D^{−1/2} (D = diag(G 1); those below the rounding
+    level eps·λ_max set to 0, clipped to ≤ 1, as in `infoest.spectral.diffusion_spectrum`),
+    differentiable in ``g`` through the eigenvalue perturbation formula. The standard error
+    is the one `influence_stderr` gives for ``fn`` of the weighted diffusion operator
+    √(w_i / d_i) G_ij √(w_j / d_j), d = G w, at w = 1/n, in closed form instead of a reverse
+    pass through a second decomposition: with V the eigenvectors and h_i = λ_i ∂fn/∂λ_i,
+
+        c = (V ∘ V) h  (= diag h(K)),   ∂S/∂w_j = n (c_j − (G (c / d))_j),
+
+    (dλ_i/dw_j = λ_i n (V_ji² − Σ_a V_ai² G_aj / d_a), d = G 1), and IF_j = ∂S/∂w_j minus
+    its mean, stderr² = Σ_j IF_j² / (n (n − 1)). Same value and standard error as the
+    autodiff path, at the cost of one ``eigh`` instead of ``eigvalsh`` + ``eigh`` + the
+    reverse pass (at n = 300: 9 ms instead of 15 ms CPU).
     """
-    first = jax.tree_util.tree_leaves(data)[0]
-    n, dtype = first.shape[0], first.dtype
-
-    def variance(data):
-        w = jnp.full((n,), 1.0 / n, dtype)
-        g = jax.grad(weighted)(w, data)
-        influence = g - jnp.sum(w * g)
-        return jnp.sum(influence**2) / (n * (n - 1.0))
-
-    return _no_tangent(variance, jax.lax.stop_gradient(data))
-
-
-def influence_stderr(weighted: Callable, data) -> Array:
-    """The square root of `influence_variance` (nats, like the estimate)."""
-    return jnp.sqrt(influence_variance(weighted, data))
-
-
-def jackknife_stderr(deleted: Callable, data, groups: int = JACKKNIFE_GROUPS) -> Array:
-    """Delete-a-group jackknife standard error of an estimate θ (Shao & Wu, "A general theory
-    for jackknife variance estimation", Ann. Statist. 17 (1989); Efron 1982, ch. 3).
-
-    The n samples are split into B = ``groups`` interleaved groups (sample j in group
-    j mod B); ``deleted(keep, data)`` is the estimate recomputed with the 0/1 sample weights
-    ``keep`` (group b removed), and
-
-        stderr² = (B − 1)/B · Σ_b (θ_(b) − θ̄)².
-
-    Unlike the influence function it re-evaluates the whole estimator on each reduced
-    sample, so it also carries the part of the variance that is not linear in the weights
-    (and a data-driven bandwidth, when ``deleted`` recomputes it). B evaluations run one
-    after the other (`jax.lax.map`: memory of one). The result has B − 1 degrees of
-    freedom and carries no derivative with respect to ``data``.
-    """
-    first = jax.tree_util.tree_leaves(data)[0]
-    n, dtype = first.shape[0], first.dtype
-    b = min(groups, n)
-    keep = (jnp.arange(n)[None, :] % b != jnp.arange(b)[:, None]).astype(dtype)
-
-    def stderr(data):
-        theta = jax.lax.map(lambda k: deleted(k, data), keep)
-        return jnp.sqrt((b - 1.0) / b * jnp.sum((theta - jnp.mean(theta)) ** 2))
-
-    return _no_tangent(stderr, jax.lax.stop_gradient(data))
-
-
-def median_pairs(g: Array, max_points: int = MEDIAN_MAX_POINTS):
-    """The pairs of `infoest.ops.kernels.median_bandwidth` (all pairs of its strided rows)
-    as (q, i, j) sorted by q = ‖z_i − z_j‖²/σ² = −2 log G_ij (∞ where G underflows: far
-    above the median, so the order is kept)."""
     n = g.shape[0]
-    rows = jnp.arange(0, n, max(1, -(-n // max_points)))
-    a, b = jnp.triu_indices(rows.shape[0], k=1)
-    i, j = rows[a], rows[b]
-    q = -2.0 * jnp.log(g[i, j])
-    order = jnp.argsort(q)
-    return q[order], i[order], j[order]
+    k = weighted_diffusion(g, jnp.full((n,), 1.0 / n, g.dtype))
+    lam, vecs = _eigh_values_differentiable(0.5 * (k + k.T))
+    tol = jnp.finfo(lam.dtype).eps * jnp.max(jax.lax.stop_gradient(lam))
+    lam = jnp.minimum(jnp.where((lam > tol) | jnp.isnan(lam), lam, 0.0), 1.0)
+    value = fn(lam)
+    g, vecs, lam0 = jax.lax.stop_gradient((g, vecs, lam))
+    h = jnp.where(lam0 > 0, lam0 * jax.grad(fn)(lam0), 0.0)
+    c = (vecs**2) @ h
+    deg = jnp.sum(g, axis=1)
+    grad = n * (c - g @ (c / deg))
+    influence = grad - jnp.mean(grad)
+    return value, jnp.sqrt(jnp.sum(influence**2) / (n * (n - 1.0)))
 
 
-def _masked_median(pairs, keep: Array) -> Array:
-    """Lower median of q over the pairs whose both samples are kept."""
-    q, i, j = pairs
-    count = jnp.cumsum(((keep[i] > 0) & (keep[j] > 0)).astype(jnp.int32))
-    return q[jnp.searchsorted(count, (count[-1] + 1) // 2)]
+def covariance_influence(u: Array, fn: Callable[[Array], Array]) -> tuple[Array, Array]:
+    """``fn(λ)`` of the spectrum λ of the covariance uᵀu / n of rows ``u: (n, d)`` and its
+    influence-function standard error, both from **one** eigendecomposition with vectors.
 
+    λ: eigenvalues of uᵀu / n (those below the matmul rounding level d·eps·λ_max set to 0,
+    as `infoest.ops.spectral.eigvalsh_psd` does), differentiable in ``u``. The standard error
+    is the one `influence_stderr` gives for ``fn`` of the weighted covariance Σ_j w_j u_j u_jᵀ
+    at w = 1/n, in closed form: dλ_i/dw_j = (u_j · v_i)², so with V the eigenvectors
 
-def rebandwidth(g: Array, pairs, keep: Array) -> Array:
-    """G at the median-rule σ of the kept samples: σ_keep² = σ² · r with r the ratio of the
-    kept pairs' median q to all pairs' median q, so G_keep = G^(1/r)."""
-    full, part = _masked_median(pairs, jnp.ones_like(keep)), _masked_median(pairs, keep)
-    ok = (full > 0) & (part > 0) & jnp.isfinite(part)
-    r = jnp.where(ok, part / jnp.where(ok, full, 1.0), 1.0)
-    return jnp.exp(jnp.log(g) / r)
+        ∂S/∂w_j = Σ_i (∂fn/∂λ_i) ((U V)_ji)²,
+
+    IF_j = ∂S/∂w_j minus its mean, stderr² = Σ_j IF_j² / (n (n − 1)). One ``eigh`` of d × d
+    instead of ``eigvalsh`` + ``eigh`` + the reverse pass.
+    """
+    n, d = u.shape
+    c = (u.T @ u) / n
+    lam, vecs = _eigh_values_differentiable(0.5 * (c + c.T))
+    tol = d * jnp.finfo(lam.dtype).eps * jnp.max(jax.lax.stop_gradient(lam))
+    lam = jnp.where((lam > tol) | jnp.isnan(lam), lam, 0.0)
+    value = fn(lam)
+    u, vecs, lam0 = jax.lax.stop_gradient((u, vecs, lam))
+    slope = jnp.where(lam0 > 0, jax.grad(fn)(lam0), 0.0)
+    grad = ((u @ vecs) ** 2) @ slope
+    influence = grad - jnp.mean(grad)
+    return value, jnp.sqrt(jnp.sum(influence**2) / (n * (n - 1.0)))
