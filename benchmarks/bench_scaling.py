@@ -165,13 +165,20 @@ def probe_rows(sizes, queries: int) -> None:
     Queries are independent, so the CPU time of `queries` random points against all n,
     times n / queries, plus the build, is the full run's CPU time, measured in minutes on a
     loaded machine where the full n = 10⁶ run takes hours. Both infoest's tree path (scipy
-    `cKDTree` joint search, scikit-learn `KDTree` counts) and NPEET's (scikit-learn `KDTree`
-    for both) are probed; the brute force is O(n²) exactly, so its figure is scaled from
-    the measured n of the `ksg` section.
+    `cKDTree` joint search, scikit-learn `KDTree` counts, queries in each tree's leaf order)
+    and NPEET's (scikit-learn `KDTree` for both, queries in data order) are probed; the
+    sampled queries sorted by leaf order keep less locality than the full run's, so the
+    infoest figure is an upper bound. The brute force is O(n²) exactly, so its figure is
+    scaled from the measured n of the `ksg` section.
     """
     import numpy as np
     from scipy.spatial import cKDTree
     from sklearn.neighbors import KDTree, NearestNeighbors
+
+    def leaf_order(order):  # the sampled rows, in the tree's leaf order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return order[np.sort(rank[rows])]
 
     for n in sizes:
         x, y = (a.astype(np.float64) for a in _data(n, 5))
@@ -182,30 +189,37 @@ def probe_rows(sizes, queries: int) -> None:
         start = time.process_time()
         joint = cKDTree(xy)
         build = time.process_time() - start
+        ordered = leaf_order(joint.indices)
         start = time.process_time()
-        dist, _ = joint.query(xy[rows], k=[4], p=np.inf, workers=1)
+        dist, _ = joint.query(xy[ordered], k=[4], p=np.inf, workers=1)
         cpu["joint_ckdtree"] = build + scale * (time.process_time() - start)
         start = time.process_time()
         nn = NearestNeighbors(n_neighbors=3, metric="chebyshev").fit(xy)
         build = time.process_time() - start
         start = time.process_time()
-        nn.kneighbors(xy[rows], n_neighbors=4)
+        peer_dist, _ = nn.kneighbors(xy[rows], n_neighbors=4)
         cpu["joint_sklearn"] = build + scale * (time.process_time() - start)
-        radius = np.nextafter(dist[:, 0], 0)
-        counts = 0.0
+        radius = dict(zip(ordered, np.nextafter(dist[:, 0], 0), strict=True))
+        peer_radius = np.nextafter(peer_dist[:, -1], 0)
+        counts = {"ours": 0.0, "peer": 0.0}
         for m in (x, y):
             start = time.process_time()
             tree = KDTree(m, metric="chebyshev")
             build = time.process_time() - start
+            mine = leaf_order(tree.get_arrays()[1])
             start = time.process_time()
-            tree.query_radius(m[rows], radius, count_only=True)
-            counts += build + scale * (time.process_time() - start)
+            tree.query_radius(m[mine], np.array([radius[i] for i in mine]), count_only=True)
+            counts["ours"] += build + scale * (time.process_time() - start)
+            start = time.process_time()
+            tree.query_radius(m[rows], peer_radius, count_only=True)
+            counts["peer"] += build + scale * (time.process_time() - start)
         _row("probe", n=n, queries=int(rows.size),
-             infoest_tree_cpu_s=round(cpu["joint_ckdtree"] + counts, 1),
-             npeet_cpu_s=round(cpu["joint_sklearn"] + counts, 1),
+             infoest_tree_cpu_s=round(cpu["joint_ckdtree"] + counts["ours"], 1),
+             npeet_cpu_s=round(cpu["joint_sklearn"] + counts["peer"], 1),
              joint_ckdtree_cpu_s=round(cpu["joint_ckdtree"], 1),
              joint_sklearn_cpu_s=round(cpu["joint_sklearn"], 1),
-             marginal_counts_cpu_s=round(counts, 1))
+             marginal_counts_cpu_s=round(counts["ours"], 1),
+             npeet_marginal_counts_cpu_s=round(counts["peer"], 1))
 
 
 def batch_rows(batches, ksg_max_batch: int) -> None:

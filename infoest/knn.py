@@ -15,9 +15,10 @@ vmappable; ``k``, ``algorithm``, ``norm``, ``theiler``, ``backend`` static):
 [`ksg_cmi_core`][infoest.knn.ksg_cmi_core], and [`prepare`][infoest.knn.prepare]
 (standardisation and jitter).
 
-Error bars: every estimator's ``stderr`` is a delete-d jackknife over 20 half-samples
-([`subsample_stderr`][infoest.knn.subsample_stderr]), computed in the same compiled call;
-[`half_sample_indices`][infoest.knn.half_sample_indices]
+Error bars: every estimator's ``stderr`` comes from subsamples in the same compiled call
+([`subsample_stderr`][infoest.knn.subsample_stderr]): a delete-d jackknife over 20
+half-samples below n = 20 000 rows, m-out-of-n subsampling over B = max(20, n // 10 000)
+disjoint subsamples from there on; [`subsample_indices`][infoest.knn.subsample_indices]
 gives the index sets (blocks of consecutive rows for time series).
 
 Ties and degenerate data. Without ``key`` the estimators are deterministic: exact ties
@@ -168,10 +169,27 @@ def prepare(*arrays: Array, standardize: bool = True, jitter=0.0, key=None) -> t
 
 #: Half-samples per estimate for the standard error (10 complementary pairs).
 SUBSETS = 20
+#: From this many rows on, the standard error uses disjoint subsamples (at least 1 000 rows
+#: each) instead of the half-samples ([`subsample_indices`][infoest.knn.subsample_indices]).
+LARGE_N = 20_000
+#: Fewest disjoint subsamples of the large-n standard error ...
+GROUPS = 20
+#: ... and their size once there are more than `GROUPS` of it.
+GROUP_ROWS = 10_000
 #: Fixed key of the half-samples (and of nothing else) when the caller passes no ``key``.
 _DEFAULT_KEY = 0
 #: Folded into every half-sample key (see `subsample_key`).
 _SALT = 0x5E1F5A3
+
+
+def _block_rows(chosen: Array, block: int) -> Array:
+    """Rows of the chosen blocks ``(s, b)``, in time order: ``(s, b·block)``."""
+    rows = jnp.sort(chosen, axis=1)[:, :, None] * block + jnp.arange(block)
+    return rows.reshape(chosen.shape[0], -1)
+
+
+def _permutation(key: Array, groups: int) -> Array:
+    return jnp.argsort(jax.random.bits(key, (groups,), jnp.uint32))
 
 
 def half_sample_indices(key: Array, n: int, *, block: int = 1,
@@ -185,32 +203,79 @@ def half_sample_indices(key: Array, n: int, *, block: int = 1,
     groups = n // block
     half = groups // 2
     keys = jax.random.split(key, subsets // 2)
-    perms = jax.vmap(lambda kk: jnp.argsort(jax.random.bits(kk, (groups,), jnp.uint32)))(keys)
-    chosen = jnp.sort(jnp.concatenate([perms[:, :half], perms[:, half:2 * half]]), axis=1)
-    rows = chosen[:, :, None] * block + jnp.arange(block)
-    return rows.reshape(subsets, half * block)
+    perms = jax.vmap(lambda kk: _permutation(kk, groups))(keys)
+    return _block_rows(jnp.concatenate([perms[:, :half], perms[:, half:2 * half]]), block)
 
 
-def subsample_stderr(estimator, arrays, key, *, block: int = 1, subsets: int = SUBSETS):
-    """Delete-d jackknife standard error from half-samples, in the same compiled call.
+def disjoint_groups(n: int) -> int:
+    """Disjoint subsamples of the large-n error bar: max(`GROUPS`, ⌊n / `GROUP_ROWS`⌋)."""
+    return max(GROUPS, n // GROUP_ROWS)
 
-    With θ_s the estimate on half-sample s (m rows of n, d = n − m deleted),
-    var = (m / d) · var_s(θ_s) (Shao & Wu, "A general theory for jackknife variance
-    estimation", Ann. Statist. 17, 1989: consistent for non-smooth statistics when d is a
-    fixed fraction of n; Politis & Romano, Ann. Statist. 22, 1994, for blocks of serially
-    dependent data). It estimates the sampling variance at n, not the bias; the per-sample
-    kNN terms are positively correlated (neighbouring samples share neighbours), so their
-    plain variance / n underestimates it by ≈ 20 % in sd (docs/classical.md, "Error bars").
+
+def disjoint_indices(key: Array, n: int, *, block: int = 1, groups: int | None = None) -> Array:
+    """Row indices ``(groups, m)`` of disjoint random subsamples of n rows.
+
+    One random permutation of the ⌊n / block⌋ blocks of consecutive rows, cut into
+    ``groups`` (default [`disjoint_groups`][infoest.knn.disjoint_groups]) parts of
+    ⌊n / block / groups⌋ blocks (rows kept in time order; the few rows left over belong to
+    no part).
+    """
+    groups = disjoint_groups(n) if groups is None else groups
+    blocks = n // block
+    per = blocks // groups
+    return _block_rows(_permutation(key, blocks)[:per * groups].reshape(groups, per), block)
+
+
+def subsample_indices(key: Array, n: int, *, block: int = 1) -> tuple[Array, float]:
+    """(row indices ``(s, m)``, variance factor c) of the kNN standard error at n rows:
+    var̂ = c · var_s(θ̂_s) over the estimates θ̂_s on the s subsamples.
+
+    - n < `LARGE_N`: the 20 half-samples of
+      [`half_sample_indices`][infoest.knn.half_sample_indices], c = m / (n − m)
+      (delete-d jackknife, d = n − m);
+    - n ≥ `LARGE_N`: B = max(20, ⌊n / 10 000⌋) disjoint subsamples of m = ⌊n / B⌋ rows
+      ([`disjoint_indices`][infoest.knn.disjoint_indices]), c = m / n (m-out-of-n
+      subsampling: the parts are independent samples of size m, each with variance
+      ≈ σ²/m, so var_s · m/n estimates σ²/n; Politis & Romano, Ann. Statist. 22, 1994).
+    """
+    if n >= LARGE_N:
+        idx = disjoint_indices(key, n, block=block)
+        return idx, idx.shape[1] / n
+    idx = half_sample_indices(key, n, block=block)
+    return idx, idx.shape[1] / (n - idx.shape[1])
+
+
+def subsample_stderr(estimator, arrays, key, *, block: int = 1):
+    """Standard error of a kNN estimate from subsamples, in the same compiled call.
+
+    With θ_s the estimate on subsample s of m rows
+    ([`subsample_indices`][infoest.knn.subsample_indices]):
+
+    - n < 20 000: delete-d jackknife over 20 half-samples (10 complementary pairs),
+      var = (m / (n − m)) · var_s(θ_s) (Shao & Wu, "A general theory for jackknife variance
+      estimation", Ann. Statist. 17, 1989: consistent for non-smooth statistics when
+      d = n − m is a fixed fraction of n). Cost ≈ 20 estimates at n/2: about 5× the
+      brute-force value, ≈ 6–10× the tree's.
+    - n ≥ 20 000: m-out-of-n subsampling over B = max(20, ⌊n / 10 000⌋) disjoint
+      subsamples of m = ⌊n / B⌋ rows (1 000 ≤ m ≤ 10 000 up to n = 200 000, then ≈ 10 000),
+      var = (m / n) · var_s(θ_s) (Politis & Romano, "Large sample confidence regions based
+      on subsamples under minimal assumptions", Ann. Statist. 22, 1994). Cost: B estimates
+      at m rows, n·m pair distances with the brute force (1/20 of the value's n² at
+      n ≤ 200 000, 1 % at n = 10⁶), ≈ 7 % of the tree's value at n = 10⁶ (5+5 dims).
+
+    Blocks of ``block`` consecutive rows are kept together (serially dependent data). It
+    estimates the sampling variance at n, not the bias; the per-sample kNN terms are
+    positively correlated (neighbouring samples share neighbours), so their plain
+    variance / n underestimates it by ≈ 20 % in sd (docs/classical.md, "Error bars").
     ``estimator(*arrays)`` may return an array (each element gets its own stderr).
     """
     n = arrays[0].shape[0]
-    idx = half_sample_indices(key, n, block=block, subsets=subsets)
-    m = idx.shape[1]
+    idx, factor = subsample_indices(key, n, block=block)
     # lax.map, not vmap: a vmapped tree-backend callback would batch on the host thread,
     # where a thread-local ``jax.enable_x64`` does not hold; the brute force gains nothing
-    # from batching the 20 half-samples (each is already a blocked n² pass).
+    # from batching the subsamples (each is already a blocked pass over its pairs).
     values = jax.lax.map(lambda i: estimator(*(a[i] for a in arrays)), idx)
-    return jnp.sqrt(m / (n - m) * jnp.var(values, axis=0, ddof=1))
+    return jnp.sqrt(factor * jnp.var(values, axis=0, ddof=1))
 
 
 def subsample_key(key):
@@ -309,8 +374,10 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
     neighbour distances of data at 1e±30 stay within float32's normal range (the inputs
     are centred by the registry), so no rescaling is needed. NPEET uses k = 3 and the max-norm.
 
-    stderr: delete-d jackknife over 20 half-samples in the same compiled call
-    ([infoest.knn.subsample_stderr][]; sampling error only, not the bias).
+    stderr: sampling error only, not the bias; in the same compiled call: delete-d
+    jackknife over 20 half-samples for n < 20 000, m-out-of-n subsampling over
+    B = max(20, n // 10 000) disjoint subsamples of n/B rows from n = 20 000 on
+    ([infoest.knn.subsample_stderr][]).
 
     Degenerate data: a constant column, or a sample with ≥ k exact copies (r_i = 0; the
     data have an atom), gives −∞ with status DEGENERATE (``diagnostics["zero_radius"]``
@@ -326,7 +393,8 @@ def entropy(x, *, k: int = 4, norm: str = "max", jitter=None, key=None,
         backend: neighbour search, ``"auto"`` | ``"brute"`` | ``"tree"``
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
-    Cost: O(n² d) brute force (about 6× that with the half-samples), or about O(n log n)
+    Cost: O(n² d) brute force (about 6× that with the half-samples below n = 20 000,
+    1.05× from there on), or about O(n log n)
     with the tree (``backend="auto"`` picks it on CPU for d ≤ 4, or d ≤ 12 at n ≥ 500 000;
     [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
@@ -368,8 +436,11 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
     2004, eqs. 8 and 9.) Î₁ is exactly symmetric in (x, y) without jitter. Estimates can be
     negative near independence and are not clipped.
 
-    stderr: delete-d jackknife over 20 half-samples in the same compiled call
-    ([infoest.knn.subsample_stderr][]); sampling error only, not the bias.
+    stderr: sampling error only, not the bias; in the same compiled call: delete-d
+    jackknife over 20 half-samples for n < 20 000, m-out-of-n subsampling over
+    B = max(20, n // 10 000) disjoint subsamples of n/B rows from n = 20 000 on
+    (var = (m/n) · var_s; [infoest.knn.subsample_stderr][]; coverage measured in
+    docs/classical.md, "Error bars").
 
     Degenerate data: a constant x or y gives exactly 0 (stderr 0). Ties in one coordinate
     are broken by jitter when ``key`` is given; without a key the strict counts are kept
@@ -393,7 +464,8 @@ def mutual_information(x, y, *, k: int = 4, algorithm: int = 1, norm: str = "max
             ([`infoest.ops.neighbors`][infoest.ops.neighbors]).
 
     Cost: O(n² (dx + dy)) time with the brute-force backend, about 6× that with the
-    half-samples; the tree backend grows about as n log n (``backend="auto"`` picks it on
+    half-samples below n = 20 000, at most 1.05× from there on (the subsamples cost n·m pair
+    distances); the tree backend grows about as n log n (``backend="auto"`` picks it on
     CPU for dx + dy ≤ 4 with ``norm="max"``, or ≤ 12 at n ≥ 500 000; brute force on an
     accelerator; [`infoest.ops.neighbors.choose_backend`][infoest.ops.neighbors.choose_backend]).
     """
@@ -435,7 +507,8 @@ def conditional_mutual_information(x, y, z, *, k: int = 4, norm: str = "max",
     (Frenzel & Pompe, "Partial mutual information for coupling analysis of multivariate
     time series", PRL 99, 204101, 2007). Never a difference of two MI estimates.
 
-    stderr: delete-d jackknife over 20 half-samples ([infoest.knn.subsample_stderr][]).
+    stderr: half-sample jackknife below n = 20 000, disjoint-subsample m-out-of-n from there
+    on ([infoest.knn.subsample_stderr][]).
     A constant x or y gives exactly 0; exact duplicate rows of (x, y, z) give status
     DEGENERATE (``diagnostics["duplicates"]``; see the module docstring).
 

@@ -238,6 +238,27 @@ def _blocked(x: Array, block_size: int, fn: Callable[[Array, Array], Array]) -> 
     return out.reshape(nb * block_size, *out.shape[2:])[:n]
 
 
+#: Up to this dimension `affinity_rows` adds the squared differences one coordinate at a time.
+_UNROLL_MAX_D = 64
+
+
+def affinity_rows(xb: Array, x_t: Array) -> Array:
+    """Rows exp(−½‖xb_i − x_j‖²) of a Gaussian affinity: a block ``xb: (b, d)`` against all
+    points, given transposed as ``x_t: (d, n)``, by direct differences (`sq_distances`).
+
+    For d ≤ 64 the squared differences are summed one coordinate at a time on (b, n) arrays
+    (vectorised along n, one fused pass) rather than reduced over the last axis of a
+    (b, n, d) difference array: same differences, ≈ 6× less CPU time at n = 10⁵, d = 16
+    (docs/sharding.md, DSE).
+    """
+    if x_t.shape[0] > _UNROLL_MAX_D:
+        return jnp.exp(-0.5 * jnp.sum(jnp.square(xb[:, None, :] - x_t.T[None, :, :]), axis=-1))
+    acc = jnp.zeros((xb.shape[0], x_t.shape[1]), xb.dtype)
+    for c in range(x_t.shape[0]):
+        acc = acc + jnp.square(xb[:, c, None] - x_t[c][None, :])
+    return jnp.exp(-0.5 * acc)
+
+
 def diffusion_matvec(
     x: Array, sigma, *, block_size: int = 512
 ) -> tuple[Callable[[Array], Array], Array]:
@@ -250,9 +271,10 @@ def diffusion_matvec(
     the kernel evaluation.
     """
     xs = x / jnp.asarray(sigma, dtype=x.dtype)
+    xs_t = xs.T
 
     def rows(xb: Array) -> Array:  # rows of G, distances by direct differences
-        return jnp.exp(-0.5 * jnp.sum(jnp.square(xb[:, None, :] - xs[None, :, :]), axis=-1))
+        return affinity_rows(xb, xs_t)
 
     x = xs
     ones = jnp.ones((x.shape[0], 1), x.dtype)
@@ -321,10 +343,10 @@ def sharded_diffusion_matvec(
         x_all = jax.lax.all_gather(x_rows, axis, tiled=True)
         v = jax.lax.all_gather(v_rows, axis, tiled=True)
         block = min(block_size, x_rows.shape[0])
+        x_t = x_all.T
 
         def rows(xb, _valid):
-            g = jnp.exp(-0.5 * jnp.sum(jnp.square(xb[:, None, :] - x_all[None, :, :]), -1))
-            return g @ v
+            return affinity_rows(xb, x_t) @ v
 
         return _blocked(x_rows, block, rows)
 

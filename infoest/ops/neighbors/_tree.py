@@ -36,6 +36,12 @@ from infoest.ops.neighbors._fenv import default_float_env
 #: host threads for a batch of callback elements, or for the queries of one element.
 _THREADS = os.cpu_count() or 1
 
+# Tree order. Every query runs in the leaf order of the tree it searches (`cKDTree.indices`,
+# scikit-learn's `get_arrays()[1]`), so consecutive queries visit the same nodes while they are
+# in cache. The results are identical; the CPU time of the 5-D marginal counts of a KSG 5+5
+# (k = 3, n = 2·10⁵) drops from 52.6 to 17.9 CPU seconds (docs/sharding.md).
+
+
 def threshold(radius: np.ndarray, strict: bool) -> np.ndarray:
     """Largest float64 t with round(t) < r (strict) or round(t) <= r, rounding to r's dtype.
 
@@ -105,8 +111,13 @@ class _TreeCounter:
             return self.sk.query_radius(points, radii, count_only=True)
         return self.tree.query_ball_point(points, radii, p=self.p, return_length=True)
 
+    def order(self) -> np.ndarray:
+        """The data indices in the tree's leaf order (neighbouring points together)."""
+        return self.sk.get_arrays()[1] if self.sk is not None else self.tree.indices
+
     def count(self, thr: np.ndarray, memo=None) -> np.ndarray:
-        ok = np.flatnonzero(thr >= 0)
+        order = self.order()
+        ok = order[thr[order] >= 0]  # queries in tree order ("Tree order" above)
         counts = np.zeros(self.data.shape[0], np.int64)
         threads = _THREADS if self.workers == -1 else max(1, self.workers)
         if ok.size:
@@ -144,13 +155,17 @@ def _neighbors_np(joint: np.ndarray, k: int, theiler: int, p: float, workers: in
 
     n = joint.shape[0]
     want = min(n, k + 2 * theiler + 1)
+    tree = cKDTree(joint)
+    order = tree.indices  # queries in tree order ("Tree order" above), results put back
     if theiler == 0 and not with_indices:
         # the (k+1)-th smallest distance counting i itself (distance 0, the minimum) is the
         # k-th without it, whichever of several zero-distance points the tree lists first
-        dist, _ = cKDTree(joint).query(joint, k=[k + 1], p=p, workers=workers)
-        return dist.reshape(n, 1), None
-    dist, idx = cKDTree(joint).query(joint, k=want, p=p, workers=workers)
-    dist, idx = dist.reshape(n, want), idx.reshape(n, want)
+        dist = np.empty((n, 1))
+        dist[order] = tree.query(joint[order], k=[k + 1], p=p, workers=workers)[0].reshape(n, 1)
+        return dist, None
+    dist, idx = np.empty((n, want)), np.empty((n, want), np.int64)
+    found = tree.query(joint[order], k=want, p=p, workers=workers)
+    dist[order], idx[order] = (a.reshape(n, want) for a in found)
     keep = np.abs(idx - np.arange(n)[:, None]) > theiler
     order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # first k kept, in distance order
     return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
