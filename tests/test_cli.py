@@ -73,30 +73,20 @@ def test_failing_estimator_is_reported_not_fatal(monkeypatch, tmp_path, capsys):
     assert "failed" in capsys.readouterr().err
 
 
-def test_stochastic_methods_get_a_key_and_bench_kwargs(monkeypatch):
+@pytest.mark.parametrize(("defaults", "expected"), [(False, 2.0), (True, 3.0)])
+def test_stochastic_methods_get_a_key_and_bench_kwargs(monkeypatch, defaults, expected):
+    """``bench_kwargs`` unless ``defaults=True`` (then the estimator's own defaults)."""
     seen = {}
 
-    def noisy(x, *, key, scale=1.0):
+    def noisy(x, *, key, scale=3.0):
         seen["scale"] = scale
         return make_estimate(jax.random.normal(key) * 0 + scale)
 
     _add_method(monkeypatch, "entropy", "noisy", noisy, stochastic=True,
                 test_kwargs={"scale": 1.0}, bench_kwargs={"scale": 2.0})
-    (result,) = bench.run(quick=True, methods=["noisy"], n=100, progress=False)
-    assert result.ok and result.estimate == 2.0 and seen["scale"] == 2.0
-
-
-def test_defaults_drops_bench_kwargs(monkeypatch):
-    seen = {}
-
-    def noisy(x, *, key, scale=1.0):
-        seen["scale"] = scale
-        return make_estimate(jax.random.normal(key) * 0 + scale)
-
-    _add_method(monkeypatch, "entropy", "noisy", noisy, stochastic=True,
-                test_kwargs={"scale": 1.0}, bench_kwargs={"scale": 2.0})
-    (result,) = bench.run(quick=True, methods=["noisy"], n=100, progress=False, defaults=True)
-    assert result.ok and result.estimate == 1.0 and seen["scale"] == 1.0
+    (result,) = bench.run(quick=True, methods=["noisy"], n=100, progress=False,
+                          defaults=defaults)
+    assert result.ok and result.estimate == expected and seen["scale"] == expected
 
 
 def test_neural_is_selectable_by_name_only():
