@@ -80,6 +80,7 @@ from infoest.score.config import (
     network_options,
     resolve,
     training_diverged,
+    training_steps,
 )
 from infoest.score.data import prepare
 from infoest.score.integrals import (
@@ -227,6 +228,7 @@ def mutual_information(x, y, *, key, variant: str = "c", sigma: bool = False,
         raise TypeError(f"`sigma` must be a bool, got {type(sigma).__name__}")
     sizes = (x.shape[1], y.shape[1])
     check_dimension(x.shape[0], sum(sizes), "MINDE")
+    cfg = training_steps(cfg, x.shape[0])
     z = jnp.concatenate([x, y], axis=1)
     mean, se, second, log_sd, loss, diverged = _minde_core(z, key, cfg, sizes, variant)
     terms = dict(zip(MINDE_TERMS[variant], range(3), strict=True))
@@ -261,6 +263,7 @@ def entropy(x, *, key, config: MINDEConfig | None = None, **options) -> Estimate
     cfg = resolve(MINDEConfig, config, options)
     x = _checks.as_samples(x, "x")
     check_dimension(*x.shape, "MINDE")
+    cfg = training_steps(cfg, x.shape[0])
     mean, se, second, log_sd, loss, diverged = _minde_core(x, key, cfg, (x.shape[1],), "h")
     per_replicate = _entropy(mean[:, 0], second, log_sd)
     value, stderr = _combine(per_replicate, se[:, 0])
