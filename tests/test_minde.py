@@ -180,3 +180,15 @@ def test_pointwise_terms_give_the_delta_method_stderr(variant):
     assert float(nll.mean()) == pytest.approx(h, abs=0.03)
     assert float(integrals.row_stderr(nll, mc_var[:, 0])) * np.sqrt(n) == pytest.approx(1.0,
                                                                                       rel=0.1)
+
+
+def test_default_steps_cap_the_passes_over_the_samples():
+    """10 000 steps from n = 5 000 up, at most 256 passes below (n = 1 000: 2 000 steps of
+    128 rows); an explicit ``steps`` is kept."""
+    from infoest.score.config import MINDEConfig, training_steps
+
+    assert training_steps(MINDEConfig(), 5000).steps == 10_000
+    assert training_steps(MINDEConfig(), 20_000).steps == 10_000
+    assert training_steps(MINDEConfig(), 1000).steps == 2000
+    assert training_steps(MINDEConfig(), 100).steps == 256  # batch clipped to n
+    assert training_steps(MINDEConfig(steps=7), 1000).steps == 7
