@@ -98,14 +98,16 @@ def _weighted_linear(x, w, alpha):
     return spectrum_entropy(eigvalsh_psd((u * w[:, None]).T @ u), alpha)
 
 
-def _with_stderr(entropy, grams, alpha, median: bool = False):
-    """``entropy(w, grams, alpha)`` at w = 1/n and its stderr: the influence function with σ
-    held fixed, or (``median``: Gaussian Gram matrices at the median-rule σ) the
-    delete-a-group jackknife with each σ recomputed on the kept samples, so that the
-    bandwidth's own variability is covered (`infoest.spectral._stderr`)."""
+def _with_stderr(entropy, grams, alpha, median: bool = False, value=None):
+    """``entropy(w, grams, alpha)`` at w = 1/n (or the given ``value``, already computed
+    there) and its stderr: the influence function with σ held fixed, or (``median``:
+    Gaussian Gram matrices at the median-rule σ) the delete-a-group jackknife with each σ
+    recomputed on the kept samples, so that the bandwidth's own variability is covered
+    (`infoest.spectral._stderr`)."""
     n = jax.tree_util.tree_leaves(grams)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(grams)[0].dtype
-    value = entropy(jnp.full((n,), 1.0 / n, dtype), grams, alpha)
+    if value is None:
+        value = entropy(jnp.full((n,), 1.0 / n, dtype), grams, alpha)
     if not median:
         return value, influence_stderr(lambda w, d: entropy(w, *d), (grams, alpha))
     pairs = jax.tree_util.tree_map(median_pairs, grams)
@@ -183,10 +185,11 @@ def _mi(x, y, alpha, sigma, rule, kernel, solver):
         sx, sy, sj = _mi_parts(w, grams, a, solver, entrywise)
         return sx + sy - sj
 
-    value, stderr = _with_stderr(mi, (kx, ky), alpha, median=_median(rule, kernel))
     n = x.shape[0]
-    sx, sy, _ = _mi_parts(jnp.full((n,), 1.0 / n, x.dtype), (kx, ky), alpha, solver,
-                          entrywise)
+    sx, sy, sj = _mi_parts(jnp.full((n,), 1.0 / n, x.dtype), (kx, ky), alpha, solver,
+                           entrywise)
+    value, stderr = _with_stderr(mi, (kx, ky), alpha, median=_median(rule, kernel),
+                                 value=sx + sy - sj)
     floor = ceiling_floor(sx, sy, n)
     return value, stderr, floor, floor > SATURATION * jnp.minimum(sx, sy)
 
