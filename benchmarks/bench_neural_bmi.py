@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 import time
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -78,22 +78,19 @@ def read_rows(paths: list[str]) -> list[dict]:
 
 
 def as_results(rows: list[dict]) -> list[bench.Result]:
-    """One `infoest.bench.Result` per (method, task): the seeds' mean, spread and coverage."""
+    """One `infoest.bench.Result` per (method, task), aggregated over the seeds as
+    `infoest bench --seeds` does ([infoest.bench.aggregate][])."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["task"]), []).append(r)
     out = []
-    for (method, task), group in groups.items():
-        values = np.array([r["est"] for r in group])
-        stderrs = np.array([r["stderr"] for r in group])
-        truth = group[0]["truth"]
-        bad = [r for r in group if r["status"] != 0]
-        out.append(bench.Result(
-            task, "mutual_information", method, truth, float(values.mean()),
-            float(sum(r["sec"] for r in group)), int(group[0]["n"]),
-            f"error: status {bad[0]['status']}" if bad else bench.judge(values.mean(), truth),
-            float(stderrs.mean()), float(np.mean(np.abs(values - truth) <= 1.96 * stderrs)),
-            len(group), float(values.std(ddof=1)) if len(group) > 1 else math.nan))
+    for (method, name), group in groups.items():
+        task = SimpleNamespace(name=name, quantity="mutual_information",
+                               value=group[0]["truth"])
+        outcomes = [(r["est"], r["stderr"], bench.judge(r["est"], task.value, r["status"]))
+                    for r in group]
+        out.append(bench.aggregate(task, method, int(group[0]["n"]), outcomes,
+                                   float(sum(r["sec"] for r in group))))
     return out
 
 

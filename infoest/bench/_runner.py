@@ -204,8 +204,9 @@ def _one_seed(method, task, size, key, s, copula, cache) -> tuple[float, float, 
     return value, stderr, judge(value, task.value, code)
 
 
-def _aggregate(method, task, label, size, outcomes, seconds) -> Result:
-    """One row from the per-seed (value, stderr, status) triples."""
+def aggregate(task: Task, label: str, size: int, outcomes, seconds: float) -> Result:
+    """One row of ``label`` on ``task`` (anything with ``name``, ``quantity``, ``value``)
+    from the per-seed (value, stderr, status) triples."""
     values = np.array([o[0] for o in outcomes], np.float64)
     stderrs = np.array([o[1] for o in outcomes], np.float64)
     status = next((o[2] for o in outcomes if o[2] != "ok"), "ok")
@@ -312,6 +313,6 @@ def run(
         seconds = time.perf_counter() - t0
         spent[key_label] = spent.get(key_label, 0.0) + seconds
         last[key_label] = seconds
-        results.append(_aggregate(method, task, label, size, outcomes, seconds))
+        results.append(aggregate(task, label, size, outcomes, seconds))
     bar.close()
     return results
