@@ -200,13 +200,21 @@ def _dse_block(z: Array, idx: Array, mask: Array, sigma: Array, t) -> Array:
     return dse_from_spectrum(diffusion_spectrum(block, sigma, mask=mask), t)
 
 
+def _random_rows(u: Array, size: int) -> Array:
+    """Indices of the ``size`` largest entries of ``u`` (``lax.top_k``, not a full sort:
+    a 20-of-150 draw is ~5x cheaper than ``argsort`` on CPU). With ``u`` i.i.d. uniform the
+    set is a uniformly random ``size``-subset, in random order."""
+    return jax.lax.top_k(u, size)[1]
+
+
 def _class_blocks(labels: Array, n_classes: int, size: int, key: Array):
-    """Per class: up to ``size`` random member indices, a validity mask and the class count."""
+    """Per class: up to ``size`` random member indices (members first: their scores lie in
+    [1, 2), the others' in [0, 1)), a validity mask and the class count."""
     u = jax.random.uniform(key, labels.shape)
 
     def one(c):
         member = labels == c
-        idx = jnp.argsort(jnp.where(member, u, 2.0 + u))[:size]
+        idx = _random_rows(jnp.where(member, 1.0 + u, u), size)
         count = jnp.sum(member)
         return idx, jnp.arange(size) < count, count
 
@@ -259,9 +267,8 @@ def class_dsmi(z, labels, *, n_classes: int, max_class_size: int, key: Array,
     k_cls, k_marg = jax.random.split(key)
     idx, mask, count = _class_blocks(labels, n_classes, size, k_cls)
     cond = jax.vmap(lambda i, m: _dse_block(z, i, m, sig, t))(idx, mask)
-    perms = jax.vmap(lambda k: jax.random.permutation(k, n)[:size])(
-        jax.random.split(k_marg, n_classes * num_repetitions)
-    ).reshape(n_classes, num_repetitions, size)
+    u = jax.random.uniform(k_marg, (n_classes, num_repetitions, n))
+    perms = _random_rows(u, size)  # (C, R, size): R random size-subsets of all rows per class
     marg = jax.vmap(lambda ps, m: jax.vmap(lambda p: _dse_block(z, p, m, sig, t))(ps))(perms,
                                                                                        mask)
     w = count.astype(z.dtype) / n
