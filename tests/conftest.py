@@ -78,6 +78,38 @@ def global_x64():
     return _process_x64
 
 
+def _conformance_method(item) -> str | None:
+    """``"quantity:method"`` of a parametrised test of ``test_conformance.py`` (else None)."""
+    spec = getattr(item, "callspec", None)
+    m = spec.params.get("m") if spec is not None else None
+    return None if m is None else f"{m.quantity}:{m.name}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Order the run for ``pytest -n 2``: the same tests, only in another order.
+
+    xdist's default ``load`` scheduling hands each worker runs of consecutive tests, and a
+    worker keeps what it compiled and cached within a module. Two changes of order:
+
+    - ``test_conformance.py`` is grouped by method (its test functions in their order within
+      each method), so that one worker computes a method's cached eager estimate, ``jit``
+      and ``jit(vmap)`` batch (``_per_method_cache``) and both workers do not each compile
+      every method's programs, as they did with the module in test-function order;
+    - ``test_sharding.py`` (a 4-device subprocess and a two-process run, about 90 s) runs
+      first, so that the other worker balances it and it is not the run's tail.
+    """
+    conformance = [i for i, item in enumerate(items) if item.path.name == "test_conformance.py"]
+    first_seen: dict[str | None, int] = {None: -1}
+    for i in conformance:
+        first_seen.setdefault(_conformance_method(items[i]), len(first_seen))
+    grouped = sorted((items[i] for i in conformance),
+                     key=lambda item: first_seen[_conformance_method(item)])
+    for i, item in zip(conformance, grouped, strict=True):
+        items[i] = item
+    items.sort(key=lambda item: item.path.name != "test_sharding.py")  # stable
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drop JAX's compiled programs after every test module.

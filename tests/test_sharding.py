@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: each worker then runs the subprocess itself
+    fcntl = None
 import socket
 import subprocess
 import sys
@@ -23,11 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(ROOT / "tests" / "sharding_worker.py")
 
 
-def _env(**extra) -> dict:
+def _env(xla_flags: str = "") -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["JAX_PLATFORMS"] = "cpu"
-    return {**env, **extra}
+    # as in conftest.py: no LLVM optimisation of the generated code (same XLA graph, same
+    # sharding and collectives; the worker's time is mostly compilation)
+    env["XLA_FLAGS"] = f"{xla_flags} --xla_backend_optimization_level=0".strip()
+    return env
 
 
 def _result(out: str) -> dict:
@@ -36,16 +44,39 @@ def _result(out: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-@pytest.fixture(scope="module")
-def four_devices():
+def _run_four_devices() -> tuple[dict, str]:
     # forced devices share the cores: on a loaded machine one device may reach a collective
     # long after the others, which XLA's CPU runtime would abort after 40 s
-    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=4 "
-                         "--xla_cpu_collective_call_terminate_timeout_seconds=300")
+    env = _env("--xla_force_host_platform_device_count=4 "
+               "--xla_cpu_collective_call_terminate_timeout_seconds=300")
     proc = subprocess.run([sys.executable, WORKER, "devices"], env=env, capture_output=True,
                           text=True, timeout=400, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return _result(proc.stdout), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def four_devices(tmp_path_factory):
+    """The 4-device worker's result and stderr, computed once per test run.
+
+    Under ``pytest -n 2`` both workers may run tests of this module; the first one to get
+    here runs the subprocess and leaves its output in the run's shared temporary folder
+    (under a lock), the other reads it: the same subprocess, run once instead of twice.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if worker is None or run is None or fcntl is None:
+        return _run_four_devices()
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per run, shared by workers
+    saved = shared / f"four_devices_{run}.json"
+    with open(shared / f"four_devices_{run}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.is_file():
+            result, stderr = json.loads(saved.read_text())
+            return result, stderr
+        result, stderr = _run_four_devices()
+        saved.write_text(json.dumps([result, stderr]))
+        return result, stderr
 
 
 def test_no_involuntary_rematerialization(four_devices):
