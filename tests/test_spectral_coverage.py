@@ -24,6 +24,7 @@ import functools
 import jax
 import numpy as np
 import pytest
+from conftest import compute_jit
 
 from infoest import spectral
 from infoest.tasks import spectral as tasks
@@ -33,7 +34,7 @@ def _replicates(estimate, dim: int, n: int, reps: int, seed: int):
     def one(key):
         return estimate(jax.random.normal(key, (n, dim)))
 
-    est = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(seed), reps))
+    est = compute_jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(seed), reps))
     assert np.all(np.asarray(est.status) == 0)
     return np.asarray(est.value, np.float64), np.asarray(est.stderr, np.float64)
 

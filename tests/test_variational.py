@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import compute_jit
 
 import infoest
 from infoest import variational as var
@@ -303,7 +304,7 @@ def _coverage(bound, replicates, n=500, rho=0.5):
         e = var.mutual_information(xr, yr, key=kf, bound=bound, **kw)
         return e.value, e.stderr
 
-    v, s = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(42), replicates))
+    v, s = compute_jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(42), replicates))
     v, s = np.asarray(v), np.asarray(s)
     return float(np.mean(np.abs(v - truth) <= 1.96 * s)), float(np.std(v) / np.mean(s))
 
