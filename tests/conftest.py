@@ -3,15 +3,45 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
-# The suite's time is mostly XLA compiling the small training programs of the neural
-# estimators; LLVM's backend optimisation of the generated code halves that compile time and
-# buys nothing on test-sized inputs. The XLA graph is the same (results agree to rounding; the
-# full suite passes either way); appended to any XLA_FLAGS the user set (e.g. a device count).
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    ).strip()
+# The suite's time is mostly XLA compiling small programs (the training programs of the
+# neural estimators above all). Two code-generation options halve it and buy nothing on
+# test-sized inputs: no LLVM optimisation of the generated code (level 0), and XLA's classic
+# elemental emitters for fused loops instead of the newer fusion emitters, whose compilation
+# costs about twice as much (a SMILE fit: 1.7 -> 0.9 s; test_te_gaussian, test_train and
+# test_spectral_matrix: 85 -> 54 s, idle). The XLA graph is the same, only the machine code
+# differs (results agree to rounding; the full suite passes either way). Appended to any
+# XLA_FLAGS the user set (e.g. a device count); xdist's workers inherit them.
+_FUSION_FLAG = "--xla_cpu_use_fusion_emitters=false"
+
+
+def _xla_knows(flag: str) -> bool:
+    """Whether this jaxlib's XLA accepts ``flag`` (it aborts the process on an unknown one)."""
+    env = dict(os.environ, XLA_FLAGS=flag, JAX_PLATFORMS="cpu")
+    code = "import jax; jax.numpy.zeros(1).block_until_ready()"
+    try:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _suite_xla_flags() -> None:
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        flags += " --xla_backend_optimization_level=0"
+    if "xla_cpu_use_fusion_emitters" not in flags and "INFOEST_TEST_NO_FUSION_FLAG" not in \
+            os.environ:
+        if _xla_knows(_FUSION_FLAG):
+            flags += " " + _FUSION_FLAG
+        else:  # an XLA without the option: say so once, for the workers too
+            os.environ["INFOEST_TEST_NO_FUSION_FLAG"] = "1"
+    os.environ["XLA_FLAGS"] = flags.strip()
+
+
+_suite_xla_flags()
 
 import contextlib  # noqa: E402
 
@@ -60,11 +90,13 @@ def inputs_for(quantity: str, n: int, seed: int = 0, dtype=np.float32) -> list:
 
 #: XLA options for one program that runs long: a replicate study (a hundred fits or a
 #: thousand estimates in one vmapped call) spends its time running, not compiling, and the
-#: code LLVM generates at the suite's level 0 runs 2-3 times slower (SMILE's coverage test:
-#: 26 s at level 0, 10 s at level 1, compilation included; idle machine). The XLA program is
-#: the same, only its machine code differs (users run level 3, XLA's default). Used only
-#: where it measured faster: for short programs level 0's cheaper compilation wins.
+#: code generated with the suite's options runs 2-3 times slower (SMILE's coverage test:
+#: 26 s at level 0, 10 s at level 1 with the fusion emitters, compilation included; idle
+#: machine). The XLA program is the same, only its machine code differs (users run level 3
+#: with the fusion emitters, XLA's defaults). Used only where it measured faster.
 COMPUTE_OPTIONS = {"xla_backend_optimization_level": 1}
+if _FUSION_FLAG in os.environ["XLA_FLAGS"]:
+    COMPUTE_OPTIONS["xla_cpu_use_fusion_emitters"] = True
 
 
 def compute_jit(fn):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from conftest import compute_jit
 
 from infoest import _registry, tasks
 from infoest.tasks import processes
@@ -64,7 +65,7 @@ def coverage(quantity: str, method: str, task, *, n: int, reps: int, seed: int =
         return fn(*data, throw=False, **kwargs)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), reps)
-    est = jax.jit(lambda k: jax.lax.map(one, k, batch_size=batch))(keys)
+    est = compute_jit(lambda k: jax.lax.map(one, k, batch_size=batch))(keys)
     value, stderr = np.asarray(est.value, np.float64), np.asarray(est.stderr, np.float64)
     assert np.all(np.asarray(est.status) == 0), f"{method} {task.name}: status not ok"
     covered = np.abs(value - task.value) <= 1.96 * stderr

@@ -32,9 +32,11 @@ def _env(xla_flags: str = "") -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["JAX_PLATFORMS"] = "cpu"
-    # as in conftest.py: no LLVM optimisation of the generated code (same XLA graph, same
-    # sharding and collectives; the worker's time is mostly compilation)
-    env["XLA_FLAGS"] = f"{xla_flags} --xla_backend_optimization_level=0".strip()
+    # the suite's code-generation options (conftest.py): the same XLA graph, sharding and
+    # collectives, compiled faster (the workers' time is mostly compilation)
+    codegen = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.startswith(
+        ("--xla_backend_optimization_level", "--xla_cpu_use_fusion_emitters"))]
+    env["XLA_FLAGS"] = " ".join([xla_flags, *codegen]).strip()
     return env
 
 
