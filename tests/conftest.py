@@ -111,6 +111,23 @@ def compute_jit(fn):
     return jax.jit(fn, compiler_options=COMPUTE_OPTIONS)
 
 
+#: XLA's own code generation (what users run): for a check that compares two float32 paths
+#: tighter than float32 rounds the quantity (they round alike only when compiled alike).
+USER_CODEGEN = {"xla_cpu_use_fusion_emitters": True} if _FUSION_FLAG in os.environ[
+    "XLA_FLAGS"] else {}
+
+
+def user_codegen_jit(fn, **jit_options):
+    """``jax.jit(fn, **jit_options)`` compiled with XLA's default emitters (``USER_CODEGEN``)."""
+    import inspect
+
+    import jax
+
+    if not USER_CODEGEN or "compiler_options" not in inspect.signature(jax.jit).parameters:
+        return jax.jit(fn, **jit_options)
+    return jax.jit(fn, compiler_options=USER_CODEGEN, **jit_options)
+
+
 @contextlib.contextmanager
 def _process_x64():
     import jax
