@@ -27,7 +27,7 @@ report.
 The bandwidth is the median rule, recomputed per layer and epoch (the paper uses a fixed
 σ = 10, which ties DSE to the scale of the activations; ``--sigma 10`` reproduces that).
 
-    python examples/representations_during_training.py --quick        # ~40 s CPU, 2 CPU cores
+    python examples/representations_during_training.py --quick        # ~30 s CPU, 2 CPU cores
     python examples/representations_during_training.py --out-dir docs/img   # full setting
 """
 
@@ -344,6 +344,9 @@ def summary(name, hist, cfg):
         cond = {q: {"first": vals[q][0, runs].mean(0).round(3).tolist(),
                     "last": vals[q][-1, runs].mean(0).round(3).tolist(),
                     "max": vals[q][:, runs].mean(1).max(0).round(3).tolist(),
+                    "min": vals[q][:, runs].mean(1).min(0).round(3).tolist(),
+                    "argmin_epoch": np.asarray(hist["epoch"])[
+                        vals[q][:, runs].mean(1).argmin(0)].tolist(),
                     "stderr_last": np.nanmean(errs[q][-1, runs], 0).round(4).tolist()}
                 for q in QUANTITIES}
         cond["test_acc_last"] = float(np.stack(hist["test_acc"])[-1, runs].mean())
