@@ -99,16 +99,21 @@ if _FUSION_FLAG in os.environ["XLA_FLAGS"]:
     COMPUTE_OPTIONS["xla_cpu_use_fusion_emitters"] = True
 
 
-def compute_jit(fn):
-    """``jax.jit(fn)`` compiled with ``COMPUTE_OPTIONS`` (for long-running programs; a plain
-    ``jax.jit`` on a JAX whose ``jit`` takes no ``compiler_options``)."""
+def _jit_with(options: dict, fn, **jit_options):
+    """``jax.jit(fn, **jit_options)`` compiled with the XLA ``options`` (a plain ``jax.jit``
+    when there are none or this JAX's ``jit`` takes no ``compiler_options``)."""
     import inspect
 
     import jax
 
-    if "compiler_options" not in inspect.signature(jax.jit).parameters:
-        return jax.jit(fn)
-    return jax.jit(fn, compiler_options=COMPUTE_OPTIONS)
+    if not options or "compiler_options" not in inspect.signature(jax.jit).parameters:
+        return jax.jit(fn, **jit_options)
+    return jax.jit(fn, compiler_options=options, **jit_options)
+
+
+def compute_jit(fn):
+    """``jax.jit(fn)`` compiled with ``COMPUTE_OPTIONS`` (for long-running programs)."""
+    return _jit_with(COMPUTE_OPTIONS, fn)
 
 
 #: XLA's own code generation (what users run): for a check that compares two float32 paths
@@ -119,13 +124,7 @@ USER_CODEGEN = {"xla_cpu_use_fusion_emitters": True} if _FUSION_FLAG in os.envir
 
 def user_codegen_jit(fn, **jit_options):
     """``jax.jit(fn, **jit_options)`` compiled with XLA's default emitters (``USER_CODEGEN``)."""
-    import inspect
-
-    import jax
-
-    if not USER_CODEGEN or "compiler_options" not in inspect.signature(jax.jit).parameters:
-        return jax.jit(fn, **jit_options)
-    return jax.jit(fn, compiler_options=USER_CODEGEN, **jit_options)
+    return _jit_with(USER_CODEGEN, fn, **jit_options)
 
 
 @contextlib.contextmanager
